@@ -1,0 +1,52 @@
+//! Types shared by several kinds.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every crossdeploy kind.
+pub const GROUP: &str = "crossdeploy.io";
+
+/// Condition types, following kstatus so Argo CD, Flux and `kubectl wait` understand them.
+pub mod condition_type {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+}
+
+/// Reference to a cluster-scoped `TargetAccount`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct TargetAccountRef {
+    /// Name of the cluster-scoped TargetAccount whose IAM role is assumed.
+    #[x_kube(validation = Rule::new("self.size() > 0 && self.size() <= 253").message("targetAccountRef.name must be a non-empty object name"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
+}
+
+/// A key of a Secret in the operator's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret (in the namespace the operator runs in).
+    pub name: String,
+    /// Key inside the Secret's data.
+    #[serde(default = "default_external_id_key")]
+    pub key: String,
+}
+
+fn default_external_id_key() -> String {
+    "externalId".into()
+}
+
+/// Helpers every status with kstatus conditions shares.
+pub trait HasConditions {
+    fn conditions(&self) -> &[Condition];
+
+    fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions().iter().find(|c| c.type_ == type_)
+    }
+
+    fn is_condition_true(&self, type_: &str) -> bool {
+        self.condition(type_).is_some_and(|c| c.status == "True")
+    }
+}

@@ -1,0 +1,361 @@
+//! `CrossAccountDeployment`: "deploy revision X of application A to group G in
+//! account P" (guide step 5), continuously reconciled.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{HasConditions, TargetAccountRef};
+
+/// Desired CodeDeploy deployment of one revision into a deployment group of
+/// another AWS account.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "crossdeploy.io",
+    version = "v1alpha1",
+    kind = "CrossAccountDeployment",
+    namespaced,
+    shortname = "xdeploy",
+    shortname = "xad",
+    category = "crossdeploy",
+    status = "CrossAccountDeploymentStatus",
+    printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.accountId"}"#,
+    printcolumn = r#"{"name":"Application","type":"string","jsonPath":".spec.applicationName"}"#,
+    printcolumn = r#"{"name":"Group","type":"string","jsonPath":".spec.deploymentGroupName"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision.key"}"#,
+    printcolumn = r#"{"name":"Deployment","type":"string","jsonPath":".status.currentDeployment.id"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.currentDeployment.status"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossAccountDeploymentSpec {
+    /// The TargetAccount (cluster-scoped) whose role is assumed to deploy.
+    pub target_account_ref: TargetAccountRef,
+
+    /// Region of the CodeDeploy application; defaults to the TargetAccount's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$')").message("region must look like us-east-1"))]
+    #[schemars(length(min = 9, max = 32))]
+    pub region: Option<String>,
+
+    /// CodeDeploy application name in the target account (guide step 3).
+    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 100").message("applicationName must be 1 to 100 characters"))]
+    #[schemars(length(max = 100))]
+    pub application_name: String,
+
+    /// CodeDeploy deployment group name in the target account (guide step 3).
+    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 100").message("deploymentGroupName must be 1 to 100 characters"))]
+    #[schemars(length(max = 100))]
+    pub deployment_group_name: String,
+
+    /// Deployment configuration, e.g. `CodeDeployDefault.OneAtATime`; the
+    /// group's own configuration is used when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 100").message("deploymentConfigName must be 1 to 100 characters"))]
+    #[schemars(length(max = 100))]
+    pub deployment_config_name: Option<String>,
+
+    /// Which revision to deploy (guide step 4).
+    pub revision: RevisionSpec,
+
+    /// Free text added to the CodeDeploy deployment's description (crossdeploy
+    /// appends its own marker to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.size() <= 400").message("description must be at most 400 characters"))]
+    #[schemars(length(max = 400))]
+    pub description: Option<String>,
+
+    /// Automatic rollback settings passed to CodeDeploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<AutoRollback>,
+
+    /// What the CodeDeploy agent does with files that already exist on the
+    /// instance and were not part of the previous deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+
+    /// Let the deployment continue when the ApplicationStop hook fails.
+    #[serde(default)]
+    pub ignore_application_stop_failures: bool,
+
+    /// What to do when another deployment is already running in the group:
+    /// `Wait` for it to finish (default) or `StopAndReplace` it.
+    #[serde(default)]
+    pub on_active_deployment: OnActiveDeployment,
+
+    /// What to do with an in-flight deployment when this object is deleted:
+    /// `Orphan` leaves it running (default), `StopInFlight` stops it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Stop starting new deployments; an in-flight one is still tracked.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// Where the revision comes from: exactly one of `s3` or `sourceRef`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.s3)").message("revision.s3 is required (revision.sourceRef is not served yet)"))]
+pub struct RevisionSpec {
+    /// A bundle in S3, given inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Revision>,
+}
+
+/// An application revision stored in S3 (guide steps 1 and 4).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.bundleType) || self.key.endsWith('.zip') || self.key.endsWith('.tar') || self.key.endsWith('.tgz') || self.key.endsWith('.tar.gz') || self.key.endsWith('.yaml') || self.key.endsWith('.yml') || self.key.endsWith('.json')").message("revision.s3.bundleType is required when the key does not end in .zip, .tar, .tgz, .tar.gz, .yaml, .yml or .json"))]
+pub struct S3Revision {
+    /// Bucket name (3 to 63 characters: lowercase letters, digits, dots, hyphens).
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')").message("bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots or hyphens)"))]
+    #[schemars(length(max = 63))]
+    pub bucket: String,
+    /// Object key of the bundle.
+    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 1024").message("key must be 1 to 1024 characters"))]
+    #[schemars(length(max = 1024))]
+    pub key: String,
+    /// Pin a specific S3 object version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub version: Option<String>,
+    /// Expected ETag; the revision is refused when the object's ETag differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub e_tag: Option<String>,
+    /// Bundle type; inferred from the key's extension when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_type: Option<BundleType>,
+}
+
+/// CodeDeploy bundle types.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BundleType {
+    Zip,
+    Tar,
+    Tgz,
+    #[serde(rename = "YAML")]
+    Yaml,
+    #[serde(rename = "JSON")]
+    Json,
+}
+
+impl BundleType {
+    /// Infer from a key's extension, as CodeDeploy's own CLI does.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let key = key.to_ascii_lowercase();
+        [
+            (".tar.gz", Self::Tgz),
+            (".tgz", Self::Tgz),
+            (".tar", Self::Tar),
+            (".zip", Self::Zip),
+            (".yaml", Self::Yaml),
+            (".yml", Self::Yaml),
+            (".json", Self::Json),
+        ]
+        .into_iter()
+        .find_map(|(ext, bt)| key.ends_with(ext).then_some(bt))
+    }
+
+    /// The value CodeDeploy's API expects.
+    pub fn as_aws_str(self) -> &'static str {
+        match self {
+            Self::Zip => "zip",
+            Self::Tar => "tar",
+            Self::Tgz => "tgz",
+            Self::Yaml => "YAML",
+            Self::Json => "JSON",
+        }
+    }
+}
+
+impl S3Revision {
+    pub fn effective_bundle_type(&self) -> Option<BundleType> {
+        self.bundle_type.or_else(|| BundleType::from_key(&self.key))
+    }
+}
+
+/// CodeDeploy automatic rollback configuration.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRollback {
+    /// Roll back automatically when one of `events` happens.
+    pub enabled: bool,
+    /// Events that trigger a rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<AutoRollbackEvent>,
+}
+
+/// Events that trigger an automatic rollback.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[allow(clippy::enum_variant_names)]
+pub enum AutoRollbackEvent {
+    #[serde(rename = "DEPLOYMENT_FAILURE")]
+    DeploymentFailure,
+    #[serde(rename = "DEPLOYMENT_STOP_ON_ALARM")]
+    DeploymentStopOnAlarm,
+    #[serde(rename = "DEPLOYMENT_STOP_ON_REQUEST")]
+    DeploymentStopOnRequest,
+}
+
+impl AutoRollbackEvent {
+    pub fn as_aws_str(self) -> &'static str {
+        match self {
+            Self::DeploymentFailure => "DEPLOYMENT_FAILURE",
+            Self::DeploymentStopOnAlarm => "DEPLOYMENT_STOP_ON_ALARM",
+            Self::DeploymentStopOnRequest => "DEPLOYMENT_STOP_ON_REQUEST",
+        }
+    }
+}
+
+/// CodeDeploy's fileExistsBehavior.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FileExistsBehavior {
+    Disallow,
+    Overwrite,
+    Retain,
+}
+
+impl FileExistsBehavior {
+    pub fn as_aws_str(self) -> &'static str {
+        match self {
+            Self::Disallow => "DISALLOW",
+            Self::Overwrite => "OVERWRITE",
+            Self::Retain => "RETAIN",
+        }
+    }
+}
+
+/// Behaviour when the group already runs a deployment crossdeploy did not start
+/// for this revision. CodeDeploy allows one active deployment per group.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum OnActiveDeployment {
+    /// Queue behind the active deployment and start once it has finished.
+    #[default]
+    Wait,
+    /// Stop the active deployment, then start this one.
+    StopAndReplace,
+}
+
+/// Behaviour on deletion of the CrossAccountDeployment.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave any in-flight deployment running.
+    #[default]
+    Orphan,
+    /// Stop an in-flight deployment (rolling back per `autoRollback`).
+    StopInFlight,
+}
+
+/// Observed state of a CrossAccountDeployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossAccountDeploymentStatus {
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`, per kstatus.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// AWS account deployed into (from the TargetAccount's role ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The desired revision as resolved in S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<ResolvedRevision>,
+    /// Digest of the desired revision and deployment settings; the marker in
+    /// the CodeDeploy description carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_digest: Option<String>,
+    /// The CodeDeploy deployment for the desired digest (or the one last tracked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_deployment: Option<DeploymentRecord>,
+    /// The revision of the last deployment that Succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_revision: Option<ResolvedRevision>,
+    /// The most recent finished deployments, newest first (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+impl HasConditions for CrossAccountDeploymentStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}
+
+/// A revision as found in S3.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedRevision {
+    pub bucket: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<Time>,
+    pub bundle_type: String,
+}
+
+/// One CodeDeploy deployment as last observed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRecord {
+    /// CodeDeploy deployment id (d-XXXXXXXXX).
+    pub id: String,
+    /// The desired digest this deployment was created for.
+    pub digest: String,
+    /// CodeDeploy status: Created, Queued, InProgress, Baking, Ready, Succeeded, Failed, Stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_time: Option<Time>,
+    /// Instance counts from CodeDeploy's deploymentOverview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overview: Option<DeploymentOverview>,
+    /// CodeDeploy errorInformation.code, when the deployment failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// CodeDeploy errorInformation.message, when the deployment failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Id of the rollback deployment CodeDeploy started, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_deployment_id: Option<String>,
+}
+
+/// Instance counts of a deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentOverview {
+    pub pending: i64,
+    pub in_progress: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub ready: i64,
+}
+
+/// A finished deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub deployment_id: String,
+    pub status: String,
+    pub revision_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_time: Option<Time>,
+}

@@ -1,0 +1,190 @@
+//! CodeDeploy in the target account (guide steps 3 and 5).
+
+use aws_sdk_codedeploy::Client;
+use aws_sdk_codedeploy::types::{
+    AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo,
+    DeploymentStatus, FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::AwsError;
+use super::s3::to_time;
+use crate::api::{DeploymentOverview, ResolvedRevision};
+
+/// CodeDeploy statuses in which a deployment still occupies its group.
+pub const ACTIVE_STATUSES: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
+
+/// BatchGetDeployments accepts at most this many ids per call.
+const BATCH_GET_LIMIT: usize = 25;
+
+/// The parts of a CodeDeploy deployment crossdeploy acts on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeploymentView {
+    pub id: String,
+    pub status: String,
+    pub description: String,
+    pub create_time: Option<Time>,
+    pub complete_time: Option<Time>,
+    pub overview: Option<DeploymentOverview>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub rollback_deployment_id: Option<String>,
+}
+
+impl From<&DeploymentInfo> for DeploymentView {
+    fn from(d: &DeploymentInfo) -> Self {
+        Self {
+            id: d.deployment_id().unwrap_or_default().to_string(),
+            status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            description: d.description().unwrap_or_default().to_string(),
+            create_time: d.create_time().and_then(to_time),
+            complete_time: d.complete_time().and_then(to_time),
+            overview: d.deployment_overview().map(|o| DeploymentOverview {
+                pending: o.pending,
+                in_progress: o.in_progress,
+                succeeded: o.succeeded,
+                failed: o.failed,
+                skipped: o.skipped,
+                ready: o.ready,
+            }),
+            error_code: d.error_information().and_then(|e| e.code()).map(|c| c.as_str().to_string()),
+            error_message: d.error_information().and_then(|e| e.message()).map(str::to_string),
+            rollback_deployment_id: d.rollback_info().and_then(|r| r.rollback_deployment_id()).map(str::to_string),
+        }
+    }
+}
+
+/// Application and group exist and the role may read them.
+pub async fn check_deployment_group(cd: &Client, application: &str, group: &str) -> Result<(), AwsError> {
+    cd.get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("codedeploy:GetDeploymentGroup", e))
+}
+
+pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, AwsError> {
+    let out = cd
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("codedeploy:GetDeployment", e))?;
+    out.deployment_info().map(DeploymentView::from).ok_or_else(|| AwsError {
+        operation: "codedeploy:GetDeployment",
+        class: super::ErrorClass::Retryable,
+        code: "EmptyResponse".into(),
+        message: format!("no deploymentInfo returned for {id}"),
+    })
+}
+
+/// Deployments of the group created since `since`, optionally only those in
+/// `statuses`, with their details. Newest first.
+pub async fn list_deployments(
+    cd: &Client,
+    application: &str,
+    group: &str,
+    statuses: &[&str],
+    since: Option<aws_smithy_types::DateTime>,
+) -> Result<Vec<DeploymentView>, AwsError> {
+    let mut ids = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = cd
+            .list_deployments()
+            .application_name(application)
+            .deployment_group_name(group)
+            .set_include_only_statuses(
+                (!statuses.is_empty()).then(|| statuses.iter().map(|s| DeploymentStatus::from(*s)).collect()),
+            )
+            .set_create_time_range(since.map(|s| TimeRange::builder().start(s).build()))
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("codedeploy:ListDeployments", e))?;
+        ids.extend(out.deployments().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut views = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH_GET_LIMIT) {
+        let out = cd
+            .batch_get_deployments()
+            .set_deployment_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("codedeploy:BatchGetDeployments", e))?;
+        views.extend(out.deployments_info().iter().map(DeploymentView::from));
+    }
+    views.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+    Ok(views)
+}
+
+/// Everything CreateDeployment needs.
+pub struct CreateRequest<'a> {
+    pub application: &'a str,
+    pub group: &'a str,
+    pub config: Option<&'a str>,
+    pub revision: &'a ResolvedRevision,
+    pub description: String,
+    pub auto_rollback: Option<(bool, Vec<&'static str>)>,
+    pub file_exists_behavior: Option<&'static str>,
+    pub ignore_application_stop_failures: bool,
+}
+
+/// Starts a deployment and returns its id.
+pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<String, AwsError> {
+    let rev = req.revision;
+    let location = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::S3)
+        .s3_location(
+            S3Location::builder()
+                .bucket(&rev.bucket)
+                .key(&rev.key)
+                .bundle_type(BundleType::from(rev.bundle_type.as_str()))
+                .set_version(rev.version_id.clone())
+                .set_e_tag(rev.e_tag.as_ref().map(|e| e.trim_matches('"').to_string()))
+                .build(),
+        )
+        .build();
+    let rollback = req.auto_rollback.as_ref().map(|(enabled, events)| {
+        AutoRollbackConfiguration::builder()
+            .enabled(*enabled)
+            .set_events(Some(events.iter().map(|e| AwsRollbackEvent::from(*e)).collect()))
+            .build()
+    });
+    let out = cd
+        .create_deployment()
+        .application_name(req.application)
+        .deployment_group_name(req.group)
+        .set_deployment_config_name(req.config.map(str::to_string))
+        .revision(location)
+        .description(&req.description)
+        .set_auto_rollback_configuration(rollback)
+        .set_file_exists_behavior(req.file_exists_behavior.map(FileExistsBehavior::from))
+        .ignore_application_stop_failures(req.ignore_application_stop_failures)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("codedeploy:CreateDeployment", e))?;
+    out.deployment_id().map(str::to_string).ok_or_else(|| AwsError {
+        operation: "codedeploy:CreateDeployment",
+        class: super::ErrorClass::Invalid,
+        code: "EmptyResponse".into(),
+        message: "CreateDeployment returned no deployment id".into(),
+    })
+}
+
+/// Stops a deployment; CodeDeploy rolls back when `auto_rollback` is set.
+pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Result<(), AwsError> {
+    cd.stop_deployment()
+        .deployment_id(id)
+        .auto_rollback_enabled(auto_rollback)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("codedeploy:StopDeployment", e))
+}

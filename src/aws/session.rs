@@ -1,0 +1,186 @@
+//! Assumed-role sessions into target accounts, cached so STS is called about
+//! once per role per credential lifetime rather than once per reconcile.
+//!
+//! Caching and refresh are the SDK's own: each cached [`TargetClients`] shares
+//! one `SdkConfig` whose credentials come from aws-config's
+//! `AssumeRoleProvider` behind a lazy identity cache that refreshes a few
+//! minutes before expiry. This module only decides *which* session to reuse.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::identity::IdentityCache;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::Region;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+/// Refresh assumed credentials this long before they expire, so no request
+/// is signed with a session about to lapse.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// What identifies one assumed-role session.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub role_arn: String,
+    /// SHA-256 of the ExternalId: the cache key must distinguish ExternalIds
+    /// without keeping another copy of the secret around.
+    external_id_digest: Option<String>,
+    pub region: String,
+    pub session_name: String,
+    pub duration_seconds: Option<i32>,
+}
+
+/// Everything needed to assume a role; `external_id` is only ever handed to STS.
+pub struct SessionRequest<'a> {
+    pub role_arn: &'a str,
+    pub external_id: Option<&'a str>,
+    pub region: &'a str,
+    pub session_name: String,
+    pub duration_seconds: Option<i32>,
+}
+
+impl SessionRequest<'_> {
+    fn key(&self) -> SessionKey {
+        SessionKey {
+            role_arn: self.role_arn.to_string(),
+            external_id_digest: self.external_id.map(|id| hex::encode(Sha256::digest(id.as_bytes()))),
+            region: self.region.to_string(),
+            session_name: self.session_name.clone(),
+            duration_seconds: self.duration_seconds,
+        }
+    }
+}
+
+/// SDK clients that act as the assumed role in the target account.
+#[derive(Clone, Debug)]
+pub struct TargetClients {
+    pub s3: aws_sdk_s3::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Cache of assumed-role sessions, shared by all controllers.
+pub struct SessionCache {
+    base: SdkConfig,
+    s3_force_path_style: bool,
+    sessions: Mutex<HashMap<SessionKey, TargetClients>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl SessionCache {
+    /// `base` is the operator's own identity (aws-config's default chain: env,
+    /// IRSA web identity, EKS Pod Identity, instance profile).
+    pub fn new(base: SdkConfig, s3_force_path_style: bool) -> Self {
+        Self {
+            base,
+            s3_force_path_style,
+            sessions: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The operator's own identity (used for reads that need no target role).
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// Clients for the session; no AWS call is made here, STS is called lazily
+    /// by the first request that needs credentials.
+    pub async fn clients(&self, req: &SessionRequest<'_>) -> TargetClients {
+        let key = req.key();
+        let mut sessions = self.sessions.lock().await;
+        if let Some(clients) = sessions.get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return clients.clone();
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let clients = self.build(req).await;
+        sessions.insert(key, clients.clone());
+        clients
+    }
+
+    /// Forget a session whose credentials AWS reported as expired or revoked,
+    /// so the next request assumes the role afresh.
+    pub async fn invalidate(&self, req: &SessionRequest<'_>) {
+        self.sessions.lock().await.remove(&req.key());
+    }
+
+    /// (hits, misses) of the session cache since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+
+    async fn build(&self, req: &SessionRequest<'_>) -> TargetClients {
+        let region = Region::new(req.region.to_string());
+        let mut provider = AssumeRoleProvider::builder(req.role_arn)
+            .session_name(req.session_name.clone())
+            .region(region.clone())
+            .configure(&self.base);
+        if let Some(id) = req.external_id {
+            provider = provider.external_id(id);
+        }
+        if let Some(secs) = req.duration_seconds {
+            provider = provider.session_length(Duration::from_secs(u64::try_from(secs).unwrap_or(3600)));
+        }
+        let provider = provider.build().await;
+        let config = self
+            .base
+            .to_builder()
+            .region(region)
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .identity_cache(IdentityCache::lazy().buffer_time(REFRESH_BEFORE_EXPIRY).build())
+            .build();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(self.s3_force_path_style)
+            .build();
+        TargetClients {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            codedeploy: aws_sdk_codedeploy::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+        }
+    }
+}
+
+/// Role session name for CloudTrail: which tool and which tenant namespace.
+/// STS allows 2-64 characters of `[\w+=,.@-]`.
+pub fn session_name(scope: &str) -> String {
+    let mut name: String = format!("crossdeploy.{scope}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .collect();
+    name.truncate(64);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_valid_for_sts() {
+        assert_eq!(session_name("team-a"), "crossdeploy.team-a");
+        assert_eq!(session_name("a/b"), "crossdeploy.a-b");
+        assert_eq!(session_name(&"x".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn key_distinguishes_external_ids_without_holding_them() {
+        let req = |id| SessionRequest {
+            role_arn: "arn:aws:iam::222222222222:role/R",
+            external_id: id,
+            region: "us-east-1",
+            session_name: "s".into(),
+            duration_seconds: None,
+        };
+        let a = req(Some("secret-one")).key();
+        let b = req(Some("secret-two")).key();
+        assert!(a != b);
+        assert!(!a.external_id_digest.as_deref().unwrap_or_default().contains("secret"));
+        assert!(req(None).key() != a);
+    }
+}

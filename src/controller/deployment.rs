@@ -1,0 +1,582 @@
+//! Reconciles CrossAccountDeployments: gather observations, decide with
+//! [`statemachine::decide`], execute the one effect, write status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use super::{Context, Error, display_ref, requeue_with_jitter};
+use crate::api::{
+    CrossAccountDeployment, CrossAccountDeploymentStatus, DeletionPolicy, DeploymentRecord, HistoryEntry,
+    ResolvedRevision, S3Revision, TargetAccount,
+};
+use crate::aws::codedeploy::{self, ACTIVE_STATUSES, CreateRequest, DeploymentView};
+use crate::aws::session::{SessionRequest, TargetClients, session_name};
+use crate::aws::{AwsError, ErrorClass, s3};
+use crate::deploy::diagnosis::{Subject, diagnose};
+use crate::deploy::marker::{self, REDEPLOY_ANNOTATION};
+use crate::deploy::statemachine::{Decision, Effect, Observed, Phase, decide, decide_failure};
+use crate::status::{self, Failure, Health, Reason};
+use crate::tenancy::{self, Refusal};
+
+pub const FINALIZER: &str = "crossdeploy.io/deployment";
+const HISTORY_LIMIT: usize = 10;
+/// Deletion gives up on AWS after this many failed attempts, so a broken
+/// account never blocks namespace deletion.
+const CLEANUP_ATTEMPTS: u32 = 5;
+/// Deployments created this long before the object still count as "ours"
+/// when their description carries our marker (clock skew margin).
+const MARKER_LOOKBACK: i64 = 600;
+
+pub async fn reconcile(obj: Arc<CrossAccountDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<CrossAccountDeployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(obj) => apply(obj, &ctx).await,
+            Finalizer::Cleanup(obj) => cleanup(obj, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.observe_reconcile("CrossAccountDeployment", result.is_ok(), started.elapsed());
+    result
+}
+
+pub fn error_policy(obj: Arc<CrossAccountDeployment>, err: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(object = %display_ref(&*obj), error = %err, "reconcile failed; retrying");
+    requeue_with_jitter(Duration::from_secs(5))
+}
+
+/// What the gathering phase found, before deciding.
+#[derive(Default)]
+struct Gathered {
+    failure: Option<Failure>,
+    account_id: Option<String>,
+    role_arn: Option<String>,
+    clients: Option<TargetClients>,
+    revision: Option<ResolvedRevision>,
+    ours: Option<DeploymentView>,
+    other_active: Option<DeploymentView>,
+}
+
+/// Everything about the desired state that does not need AWS.
+struct Desired<'a> {
+    s3: &'a S3Revision,
+    bundle_type: String,
+    digest: String,
+    uid: String,
+}
+
+#[instrument(skip_all, fields(object = %display_ref(&*obj)))]
+async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action, Error> {
+    let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
+    let previous = obj.status.clone().unwrap_or_default();
+    let Some(s3_rev) = obj.spec.revision.s3.as_ref() else {
+        let failure = Failure::permanent(Reason::InvalidSpec, "spec.revision.s3 is required");
+        return finish(&obj, ctx, &previous, Gathered::default(), None, decide_failure(&failure, 0)).await;
+    };
+    let Some(bundle_type) = s3_rev.effective_bundle_type() else {
+        let failure = Failure::permanent(
+            Reason::InvalidSpec,
+            "spec.revision.s3.bundleType is required when the key has no known extension",
+        );
+        return finish(&obj, ctx, &previous, Gathered::default(), None, decide_failure(&failure, 0)).await;
+    };
+    let redeploy = obj.annotations().get(REDEPLOY_ANNOTATION).map(String::as_str);
+    let desired = Desired {
+        s3: s3_rev,
+        bundle_type: bundle_type.as_aws_str().to_string(),
+        digest: marker::desired_digest(&obj.spec, s3_rev, redeploy),
+        uid,
+    };
+
+    let attempt = ctx.attempts(&desired.uid).await;
+    let mut g = gather(&obj, ctx, &previous, &desired).await?;
+    let active_for = since(g.ours.as_ref().or(g.other_active.as_ref()).and_then(|d| d.create_time.as_ref()));
+    let mut decision = decide(&Observed {
+        suspend: obj.spec.suspend,
+        on_active: obj.spec.on_active_deployment,
+        failure: g.failure.clone(),
+        ours: g.ours.as_ref(),
+        other_active: g.other_active.as_ref(),
+        active_for,
+        retry_attempt: attempt,
+    });
+
+    match decision.effect.clone() {
+        Effect::None => {}
+        Effect::CreateDeployment => match create(&obj, &g, &desired).await {
+            Ok(view) => {
+                publish(ctx, &obj, EventType::Normal, "DeploymentCreated", &format!("created CodeDeploy deployment {}", view.id)).await;
+                ctx.metrics.deployment_created();
+                decision.message = format!("created deployment {}", view.id);
+                g.ours = Some(view);
+                // The id goes into status at once: the marker makes a crash
+                // before this point safe, and this write makes it cheap.
+                let quick = build_status(&obj, &previous, &g, Some(&desired), &decision);
+                patch_status(ctx, &obj, &quick).await?;
+                if ctx.settings.crash_after_create {
+                    // Test-only crash point (see Settings::crash_after_create).
+                    std::process::exit(86);
+                }
+            }
+            Err(e) if e.class == ErrorClass::DeploymentLimitExceeded => {
+                // Lost a race with another deployment: wait or replace next time.
+                decision = Decision {
+                    effect: Effect::None,
+                    health: Health::Progressing,
+                    reason: Reason::WaitingForActiveDeployment,
+                    message: format!("another deployment became active in the group: {}", e.message),
+                    requeue: Duration::from_secs(5),
+                };
+            }
+            Err(e) => decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt),
+        },
+        Effect::StopDeployment { id } => {
+            let clients = g.clients.as_ref().ok_or(Error::MissingField("target session"))?;
+            let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
+            match codedeploy::stop_deployment(&clients.codedeploy, &id, rollback).await {
+                Ok(()) => {
+                    publish(ctx, &obj, EventType::Normal, "StoppedActiveDeployment", &format!("stopped deployment {id} to replace it")).await;
+                }
+                Err(e) => decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt),
+            }
+        }
+    }
+
+    let transient = decision.health == Health::Progressing && decision.reason == Reason::AwsUnavailable;
+    if let Some(f) = g.failure.as_ref().filter(|f| f.retryable) {
+        tracing::debug!(reason = f.reason.as_str(), "transient failure");
+    }
+    ctx.note_attempt(&desired.uid, transient).await;
+    finish(&obj, ctx, &previous, g, Some(&desired), decision).await
+}
+
+/// Observe, in the order that makes every later step meaningful: tenancy
+/// (before any AWS call), credentials, then the deployment itself.
+async fn gather(
+    obj: &CrossAccountDeployment,
+    ctx: &Context,
+    previous: &CrossAccountDeploymentStatus,
+    desired: &Desired<'_>,
+) -> Result<Gathered, Error> {
+    let mut g = Gathered::default();
+    let spec = &obj.spec;
+    let ns = obj.namespace().unwrap_or_default();
+
+    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
+    let Some(target) = targets.get_opt(&spec.target_account_ref.name).await? else {
+        g.failure = Some(Failure::permanent(
+            Reason::TargetAccountNotFound,
+            format!(
+                "TargetAccount {:?} does not exist; ask a platform admin to create it",
+                spec.target_account_ref.name
+            ),
+        ));
+        return Ok(g);
+    };
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let ns_labels = namespaces.get_opt(&ns).await?.map(|n| n.labels().clone()).unwrap_or_default();
+    if let Err(refusal) = tenancy::check(&target.spec, &ns_labels, &spec.application_name, &spec.deployment_group_name) {
+        let what = match refusal {
+            Refusal::Namespace => format!("namespace {ns:?} is not selected by its namespaceSelector"),
+            Refusal::Application => format!("application {:?} is not in allowedApplications", spec.application_name),
+            Refusal::DeploymentGroup => {
+                format!("deployment group {:?} is not in allowedDeploymentGroups", spec.deployment_group_name)
+            }
+        };
+        g.failure = Some(Failure::permanent(
+            Reason::TargetAccountNotPermitted,
+            format!("TargetAccount {:?} refuses this deployment: {what}; ask a platform admin", target.name_any()),
+        ));
+        return Ok(g);
+    }
+    g.account_id = target.spec.account_id().map(str::to_string);
+    g.role_arn = Some(target.spec.role_arn.clone());
+
+    let external_id = match &target.spec.external_id_secret_ref {
+        Some(r) => match ctx.external_id(r).await? {
+            Some(id) => Some(id),
+            None => {
+                g.failure = Some(Failure::permanent(
+                    Reason::ExternalIdSecretMissing,
+                    format!(
+                        "the ExternalId Secret {}/{} (key {:?}) of TargetAccount {:?} is missing or empty",
+                        ctx.settings.operator_namespace,
+                        r.name,
+                        r.key,
+                        target.name_any()
+                    ),
+                ));
+                return Ok(g);
+            }
+        },
+        None => None,
+    };
+    let session = SessionRequest {
+        role_arn: &target.spec.role_arn,
+        external_id: external_id.as_deref(),
+        region: spec.region.as_deref().unwrap_or(&target.spec.region),
+        session_name: session_name(&ns),
+        duration_seconds: target.spec.session_duration_seconds,
+    };
+    let clients = ctx.sessions.clients(&session).await;
+    g.clients = Some(clients.clone());
+
+    let result = observe_deployments(obj, previous, desired, &clients, &mut g).await;
+    if let Err(e) = result {
+        if e.class == ErrorClass::ExpiredCredentials {
+            ctx.sessions.invalidate(&session).await;
+        }
+        g.failure = Some(diagnose(&e, &subject(obj, &g, desired)));
+    }
+    Ok(g)
+}
+
+async fn observe_deployments(
+    obj: &CrossAccountDeployment,
+    previous: &CrossAccountDeploymentStatus,
+    desired: &Desired<'_>,
+    clients: &TargetClients,
+    g: &mut Gathered,
+) -> Result<(), AwsError> {
+    let spec = &obj.spec;
+    // Status first: the deployment for this digest is already known.
+    if let Some(current) = previous.current_deployment.as_ref().filter(|c| c.digest == desired.digest) {
+        g.revision = previous.revision.clone();
+        let finished = current.status.as_deref().map(Phase::of).is_some_and(|p| p != Phase::Active);
+        g.ours = Some(if finished {
+            // Finished deployments never change: no AWS call.
+            view_from_record(current)
+        } else {
+            codedeploy::get_deployment(&clients.codedeploy, &current.id).await?
+        });
+        return Ok(());
+    }
+    if spec.suspend {
+        return Ok(());
+    }
+    let revision = s3::head_revision(&clients.s3, desired.s3, &desired.bundle_type).await?;
+    if let Some(expected) = &desired.s3.e_tag
+        && revision.e_tag.as_deref().map(|e| e.trim_matches('"')) != Some(expected.trim_matches('"'))
+    {
+        return Err(AwsError {
+            operation: "s3:HeadObject",
+            class: ErrorClass::Invalid,
+            code: "ETagMismatch".into(),
+            message: format!(
+                "object has ETag {} but spec.revision.s3.eTag is {expected}",
+                revision.e_tag.as_deref().unwrap_or("none")
+            ),
+        });
+    }
+    g.revision = Some(revision);
+    codedeploy::check_deployment_group(&clients.codedeploy, &spec.application_name, &spec.deployment_group_name).await?;
+
+    // Exactly once: a deployment carrying our marker may exist although status
+    // does not know it (crash after CreateDeployment, lost status write).
+    let lookback = obj
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| aws_smithy_types::DateTime::from_secs(t.0.as_second() - MARKER_LOOKBACK));
+    let recent = codedeploy::list_deployments(
+        &clients.codedeploy,
+        &spec.application_name,
+        &spec.deployment_group_name,
+        &[],
+        lookback,
+    )
+    .await?;
+    g.ours = recent
+        .iter()
+        .find(|d| marker::carries_marker(&d.description, &desired.uid, &desired.digest))
+        .cloned();
+    if g.ours.is_none() {
+        let active = codedeploy::list_deployments(
+            &clients.codedeploy,
+            &spec.application_name,
+            &spec.deployment_group_name,
+            &ACTIVE_STATUSES,
+            None,
+        )
+        .await?;
+        g.other_active = active.into_iter().next();
+    }
+    Ok(())
+}
+
+async fn create(
+    obj: &CrossAccountDeployment,
+    g: &Gathered,
+    desired: &Desired<'_>,
+) -> Result<DeploymentView, AwsError> {
+    let (Some(clients), Some(revision)) = (g.clients.as_ref(), g.revision.as_ref()) else {
+        return Err(AwsError {
+            operation: "codedeploy:CreateDeployment",
+            class: ErrorClass::Invalid,
+            code: "Internal".into(),
+            message: "create decided without a verified revision".into(),
+        });
+    };
+    let spec = &obj.spec;
+    let req = CreateRequest {
+        application: &spec.application_name,
+        group: &spec.deployment_group_name,
+        config: spec.deployment_config_name.as_deref(),
+        revision,
+        description: marker::description(spec.description.as_deref(), &desired.uid, &desired.digest),
+        auto_rollback: spec
+            .auto_rollback
+            .as_ref()
+            .map(|r| (r.enabled, r.events.iter().map(|e| e.as_aws_str()).collect())),
+        file_exists_behavior: spec.file_exists_behavior.map(|f| f.as_aws_str()),
+        ignore_application_stop_failures: spec.ignore_application_stop_failures,
+    };
+    let id = codedeploy::create_deployment(&clients.codedeploy, &req).await?;
+    info!(deployment_id = %id, "created CodeDeploy deployment");
+    Ok(DeploymentView {
+        id,
+        status: "Created".into(),
+        description: req.description,
+        create_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+        ..Default::default()
+    })
+}
+
+/// Write status and the transition Event, then schedule the next look.
+async fn finish(
+    obj: &CrossAccountDeployment,
+    ctx: &Context,
+    previous: &CrossAccountDeploymentStatus,
+    g: Gathered,
+    desired: Option<&Desired<'_>>,
+    decision: Decision,
+) -> Result<Action, Error> {
+    let next = build_status(obj, previous, &g, desired, &decision);
+    if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Reconcile") {
+        publish_event(ctx, obj, &ev).await;
+    }
+    if next.current_deployment.as_ref().map(|c| (&c.id, &c.status))
+        != previous.current_deployment.as_ref().map(|c| (&c.id, &c.status))
+        && let Some(c) = &next.current_deployment
+        && c.status.as_deref().is_some_and(|s| Phase::of(s) != Phase::Active)
+    {
+        ctx.metrics.deployment_finished(c.status.as_deref().unwrap_or_default());
+    }
+    if &next != previous {
+        patch_status(ctx, obj, &next).await?;
+    }
+    tracing::debug!(reason = decision.reason.as_str(), requeue_secs = decision.requeue.as_secs(), "reconciled");
+    Ok(requeue_with_jitter(decision.requeue))
+}
+
+fn build_status(
+    obj: &CrossAccountDeployment,
+    previous: &CrossAccountDeploymentStatus,
+    g: &Gathered,
+    desired: Option<&Desired<'_>>,
+    decision: &Decision,
+) -> CrossAccountDeploymentStatus {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let mut next = previous.clone();
+    next.observed_generation = obj.metadata.generation;
+    next.conditions =
+        status::conditions(&previous.conditions, decision.health, decision.reason, &decision.message, obj.metadata.generation, &now);
+    if g.account_id.is_some() {
+        next.account_id.clone_from(&g.account_id);
+    }
+    if let Some(desired) = desired {
+        next.desired_digest = Some(desired.digest.clone());
+    }
+    if let Some(rev) = &g.revision {
+        next.revision = Some(rev.clone());
+    }
+    if let (Some(ours), Some(desired)) = (&g.ours, desired) {
+        let record = record_from_view(ours, &desired.digest);
+        // A deployment that just finished moves into history once.
+        let finished_now = Phase::of(&ours.status) != Phase::Active
+            && !previous.history.iter().any(|h| h.deployment_id == ours.id);
+        if finished_now {
+            let rev = next.revision.clone().unwrap_or_default();
+            next.history.insert(
+                0,
+                HistoryEntry {
+                    deployment_id: ours.id.clone(),
+                    status: ours.status.clone(),
+                    revision_key: rev.key.clone(),
+                    revision_version_id: rev.version_id.clone(),
+                    complete_time: ours.complete_time.clone(),
+                },
+            );
+            next.history.truncate(HISTORY_LIMIT);
+            if ours.status == "Succeeded" {
+                next.last_successful_revision = Some(rev);
+            }
+        }
+        next.current_deployment = Some(record);
+    }
+    next
+}
+
+fn record_from_view(d: &DeploymentView, digest: &str) -> DeploymentRecord {
+    DeploymentRecord {
+        id: d.id.clone(),
+        digest: digest.to_string(),
+        status: Some(d.status.clone()),
+        create_time: d.create_time.clone(),
+        complete_time: d.complete_time.clone(),
+        overview: d.overview.clone(),
+        error_code: d.error_code.clone(),
+        error_message: d.error_message.clone(),
+        rollback_deployment_id: d.rollback_deployment_id.clone(),
+    }
+}
+
+fn view_from_record(r: &DeploymentRecord) -> DeploymentView {
+    DeploymentView {
+        id: r.id.clone(),
+        status: r.status.clone().unwrap_or_default(),
+        description: String::new(),
+        create_time: r.create_time.clone(),
+        complete_time: r.complete_time.clone(),
+        overview: r.overview.clone(),
+        error_code: r.error_code.clone(),
+        error_message: r.error_message.clone(),
+        rollback_deployment_id: r.rollback_deployment_id.clone(),
+    }
+}
+
+async fn patch_status(ctx: &Context, obj: &CrossAccountDeployment, status: &CrossAccountDeploymentStatus) -> Result<(), Error> {
+    let api: Api<CrossAccountDeployment> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": CrossAccountDeployment::api_version(&()),
+        "kind": CrossAccountDeployment::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&obj.name_any(), &PatchParams::apply("crossdeploy").force(), &Patch::Apply(&patch))
+        .await?;
+    Ok(())
+}
+
+/// Deletion: stop the in-flight deployment when asked to, but never hang on AWS.
+#[instrument(skip_all, fields(object = %display_ref(&*obj)))]
+async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let Some(current) = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.current_deployment.as_ref())
+        .filter(|c| c.status.as_deref().map(Phase::of) == Some(Phase::Active))
+    else {
+        return Ok(Action::await_change());
+    };
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        publish(ctx, &obj, EventType::Normal, "DeploymentOrphaned", &format!("deployment {} keeps running (deletionPolicy: Orphan)", current.id)).await;
+        return Ok(Action::await_change());
+    }
+    match stop_for_cleanup(&obj, ctx, &current.id).await {
+        Ok(()) => {
+            ctx.note_attempt(&uid, false).await;
+            publish(ctx, &obj, EventType::Normal, "DeploymentStopped", &format!("stopped in-flight deployment {} (deletionPolicy: StopInFlight)", current.id)).await;
+            Ok(Action::await_change())
+        }
+        Err(e) => {
+            let attempt = ctx.note_attempt(&uid, true).await;
+            if attempt + 1 >= CLEANUP_ATTEMPTS {
+                ctx.note_attempt(&uid, false).await;
+                publish(
+                    ctx,
+                    &obj,
+                    EventType::Warning,
+                    "DeploymentLeftRunning",
+                    &format!("could not stop deployment {} after {CLEANUP_ATTEMPTS} attempts ({e}); it was left running", current.id),
+                )
+                .await;
+                Ok(Action::await_change())
+            } else {
+                Err(Error::Aws(e))
+            }
+        }
+    }
+}
+
+async fn stop_for_cleanup(obj: &CrossAccountDeployment, ctx: &Context, id: &str) -> Result<(), AwsError> {
+    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
+    let unavailable = |message: String| AwsError {
+        operation: "codedeploy:StopDeployment",
+        class: ErrorClass::Invalid,
+        code: "NoSession".into(),
+        message,
+    };
+    let target = targets
+        .get_opt(&obj.spec.target_account_ref.name)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .ok_or_else(|| unavailable("TargetAccount is gone".into()))?;
+    let ns = obj.namespace().unwrap_or_default();
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let labels = namespaces.get_opt(&ns).await.ok().flatten().map(|n| n.labels().clone()).unwrap_or_default();
+    if tenancy::check(&target.spec, &labels, &obj.spec.application_name, &obj.spec.deployment_group_name).is_err() {
+        return Err(unavailable("the TargetAccount no longer permits this namespace".into()));
+    }
+    let external_id = match &target.spec.external_id_secret_ref {
+        Some(r) => ctx.external_id(r).await.map_err(|e| unavailable(e.to_string()))?,
+        None => None,
+    };
+    let session = SessionRequest {
+        role_arn: &target.spec.role_arn,
+        external_id: external_id.as_deref(),
+        region: obj.spec.region.as_deref().unwrap_or(&target.spec.region),
+        session_name: session_name(&ns),
+        duration_seconds: target.spec.session_duration_seconds,
+    };
+    let clients = ctx.sessions.clients(&session).await;
+    let live = codedeploy::get_deployment(&clients.codedeploy, id).await?;
+    if Phase::of(&live.status) != Phase::Active {
+        return Ok(());
+    }
+    let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
+    codedeploy::stop_deployment(&clients.codedeploy, id, rollback).await
+}
+
+fn subject<'a>(obj: &'a CrossAccountDeployment, g: &'a Gathered, desired: &'a Desired<'_>) -> Subject<'a> {
+    Subject {
+        role_arn: g.role_arn.as_deref().unwrap_or("the target role"),
+        bucket: &desired.s3.bucket,
+        key: &desired.s3.key,
+        version: desired.s3.version.as_deref(),
+        application: &obj.spec.application_name,
+        group: &obj.spec.deployment_group_name,
+    }
+}
+
+fn since(t: Option<&Time>) -> Duration {
+    t.and_then(|t| {
+        let elapsed = k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second();
+        u64::try_from(elapsed).ok()
+    })
+    .map_or(Duration::ZERO, Duration::from_secs)
+}
+
+async fn publish(ctx: &Context, obj: &CrossAccountDeployment, type_: EventType, reason: &str, note: &str) {
+    let ev = Event { type_, reason: reason.into(), note: Some(note.into()), action: reason.into(), secondary: None };
+    publish_event(ctx, obj, &ev).await;
+}
+
+async fn publish_event(ctx: &Context, obj: &CrossAccountDeployment, ev: &Event) {
+    if let Err(e) = ctx.recorder.publish(ev, &obj.object_ref(&())).await {
+        warn!(error = %e, reason = %ev.reason, "could not publish Event");
+    }
+}

@@ -1,0 +1,194 @@
+//! The imperative shell: Kubernetes controllers that gather observations,
+//! call the pure deciders, execute the one decided effect and write status.
+
+pub mod deployment;
+pub mod target_account;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, Predicate, WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use rand::Rng;
+use tokio::sync::Mutex;
+
+use crate::api::{CrossAccountDeployment, SecretKeyRef, TargetAccount};
+use crate::aws::session::SessionCache;
+use crate::metrics::Metrics;
+
+/// Errors a reconcile returns to the runtime; everything expected is turned
+/// into status instead, so these are Kubernetes API trouble.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0}")]
+    Aws(#[from] crate::aws::AwsError),
+    #[error("object has no {0}")]
+    MissingField(&'static str),
+}
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespace the operator runs in; ExternalId Secrets are read only here.
+    pub operator_namespace: String,
+    /// Watch only this namespace for tenant objects (all when None).
+    pub watch_namespace: Option<String>,
+    /// Only TargetAccounts matching this label selector are verified.
+    pub target_account_selector: Option<String>,
+    /// Test-only: exit right after CreateDeployment, before the status write,
+    /// to prove exactly-once across crashes.
+    pub crash_after_create: bool,
+}
+
+/// Shared state of all controllers.
+pub struct Context {
+    pub client: Client,
+    pub sessions: SessionCache,
+    pub settings: Settings,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive transient failures per object UID, for backoff.
+    retries: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, sessions: SessionCache, settings: Settings, metrics: Arc<Metrics>) -> Self {
+        let instance = std::env::var("POD_NAME").ok();
+        let reporter = Reporter { controller: "crossdeploy".into(), instance };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            sessions,
+            settings,
+            metrics,
+            retries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Record the outcome of a reconcile and return the attempt count that
+    /// applies to the next backoff.
+    pub async fn note_attempt(&self, uid: &str, transient_failure: bool) -> u32 {
+        let mut retries = self.retries.lock().await;
+        if transient_failure {
+            let n = retries.entry(uid.to_string()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n - 1
+        } else {
+            retries.remove(uid);
+            0
+        }
+    }
+
+    pub async fn attempts(&self, uid: &str) -> u32 {
+        self.retries.lock().await.get(uid).copied().unwrap_or(0)
+    }
+
+    /// The ExternalId from the operator's namespace. Only ever passed to STS.
+    pub async fn external_id(&self, r: &SecretKeyRef) -> Result<Option<String>, kube::Error> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.settings.operator_namespace);
+        let Some(secret) = secrets.get_opt(&r.name).await? else {
+            return Ok(None);
+        };
+        let from_data = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&r.key))
+            .and_then(|v| String::from_utf8(v.0.clone()).ok());
+        let from_string_data = secret.string_data.as_ref().and_then(|d| d.get(&r.key)).cloned();
+        Ok(from_data.or(from_string_data).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+    }
+}
+
+/// Spread requeues so that objects created together do not poll together.
+pub fn requeue_with_jitter(d: Duration) -> Action {
+    let jitter = rand::rng().random_range(0.0..0.1);
+    Action::requeue(d.mul_f64(1.0 + jitter))
+}
+
+/// Runs both controllers until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let deployments: Api<CrossAccountDeployment> = match &ctx.settings.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let targets: Api<TargetAccount> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+
+    // Status writes must not trigger reconciles (each would poll AWS again), so
+    // only spec (generation), finalizer and annotation changes pass.
+    let (reader, writer) = reflector::store();
+    let trigger = watcher(deployments, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            (predicates::generation as fn(&CrossAccountDeployment) -> Option<u64>)
+                .combine(predicates::finalizers as fn(&CrossAccountDeployment) -> Option<u64>)
+                .combine(predicates::annotations as fn(&CrossAccountDeployment) -> Option<u64>),
+            Default::default(),
+        );
+    let store = reader.clone();
+    let store_for_ns = reader.clone();
+    let deployment_controller = Controller::for_stream(trigger, reader)
+        // A TargetAccount edit (selector, allow-lists, role) re-evaluates the
+        // deployments that reference it, without a restart.
+        .watches(targets.clone(), watcher::Config::default(), move |ta: TargetAccount| {
+            let name = ta.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(move |d| d.spec.target_account_ref.name == name)
+                .map(|d| ObjectRef::from_obj(&*d))
+                .collect::<Vec<_>>()
+        })
+        // Relabelling a namespace can grant or revoke access.
+        .watches(namespaces, watcher::Config::default(), move |ns: Namespace| {
+            let name = ns.name_any();
+            store_for_ns
+                .state()
+                .into_iter()
+                .filter(move |d| d.namespace().as_deref() == Some(name.as_str()))
+                .map(|d| ObjectRef::from_obj(&*d))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(deployment::reconcile, deployment::error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile trigger failed");
+            }
+        });
+
+    let mut ta_config = watcher::Config::default();
+    if let Some(sel) = &ctx.settings.target_account_selector {
+        ta_config = ta_config.labels(sel);
+    }
+    let target_controller = Controller::new(targets, ta_config)
+        .shutdown_on_signal()
+        .run(target_account::reconcile, target_account::error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile trigger failed");
+            }
+        });
+    tokio::join!(deployment_controller, target_controller);
+}
+
+/// Name and namespace for log lines and errors.
+pub fn display_ref<K: Resource>(obj: &K) -> String {
+    match obj.meta().namespace.as_deref() {
+        Some(ns) => format!("{ns}/{}", obj.meta().name.as_deref().unwrap_or_default()),
+        None => obj.meta().name.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,307 @@
+//! The CodeDeploy lifecycle as an explicit state machine: given what a
+//! reconcile observed, decide the one next effect and the status to report.
+//! Pure: no I/O, no clock, no randomness, so it is tested with tables.
+
+use std::time::Duration;
+
+use crate::api::OnActiveDeployment;
+use crate::aws::codedeploy::DeploymentView;
+use crate::status::{Failure, Health, Reason};
+
+/// Where a CodeDeploy deployment is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, Queued, InProgress, Baking or Ready: it occupies the group.
+    Active,
+    Succeeded,
+    Failed,
+    Stopped,
+}
+
+impl Phase {
+    pub fn of(status: &str) -> Phase {
+        match status {
+            "Succeeded" => Phase::Succeeded,
+            "Failed" => Phase::Failed,
+            "Stopped" => Phase::Stopped,
+            // Unknown future statuses are treated as still running: polling a
+            // finished deployment costs a call, declaring a running one done
+            // could start a second deployment.
+            _ => Phase::Active,
+        }
+    }
+}
+
+/// What one reconcile saw, gathered by the shell before deciding.
+#[derive(Debug)]
+pub struct Observed<'a> {
+    pub suspend: bool,
+    pub on_active: OnActiveDeployment,
+    /// A failure found while gathering (tenancy, credentials, revision, group).
+    pub failure: Option<Failure>,
+    /// The deployment that carries this object's marker for the desired digest.
+    pub ours: Option<&'a DeploymentView>,
+    /// Another deployment occupying the group.
+    pub other_active: Option<&'a DeploymentView>,
+    /// Seconds since the deployment being waited on was created.
+    pub active_for: Duration,
+    /// Consecutive transient failures so far, for backoff.
+    pub retry_attempt: u32,
+}
+
+/// The single effect to execute after deciding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    CreateDeployment,
+    StopDeployment { id: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub effect: Effect,
+    pub health: Health,
+    pub reason: Reason,
+    pub message: String,
+    pub requeue: Duration,
+}
+
+/// How long a finished, healthy object waits before it is looked at again.
+/// Nothing AWS-side is called then unless the spec changed.
+pub const SETTLED_RECHECK: Duration = Duration::from_secs(30 * 60);
+/// Permanent failures are retried this slowly: a human has to act first.
+pub const STALLED_RETRY: Duration = Duration::from_secs(5 * 60);
+const MIN_POLL: Duration = Duration::from_secs(3);
+const MAX_POLL: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+
+/// Poll interval for an in-flight deployment: every few seconds at first,
+/// slowing to 30 s as the deployment gets older (a fifth of its age).
+pub fn poll_interval(active_for: Duration) -> Duration {
+    (active_for / 5).clamp(MIN_POLL, MAX_POLL)
+}
+
+/// Exponential backoff for transient failures: 2 s, 4 s, 8 s ... 5 min.
+pub fn retry_backoff(attempt: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempt.saturating_add(1))).min(MAX_BACKOFF)
+}
+
+pub fn decide(o: &Observed<'_>) -> Decision {
+    if let Some(f) = &o.failure {
+        return decide_failure(f, o.retry_attempt);
+    }
+    if let Some(d) = o.ours {
+        return track(d, o.active_for);
+    }
+    if o.suspend {
+        return Decision {
+            effect: Effect::None,
+            health: Health::Suspended,
+            reason: Reason::Suspended,
+            message: "spec.suspend is true: no new deployment is started".into(),
+            requeue: SETTLED_RECHECK,
+        };
+    }
+    match (o.other_active, o.on_active) {
+        (Some(other), OnActiveDeployment::Wait) => Decision {
+            effect: Effect::None,
+            health: Health::Progressing,
+            reason: Reason::WaitingForActiveDeployment,
+            message: format!(
+                "deployment {} ({}) is active in the group; waiting for it to finish (onActiveDeployment: Wait)",
+                other.id, other.status
+            ),
+            requeue: poll_interval(o.active_for),
+        },
+        (Some(other), OnActiveDeployment::StopAndReplace) => Decision {
+            effect: Effect::StopDeployment { id: other.id.clone() },
+            health: Health::Progressing,
+            reason: Reason::ReplacingActiveDeployment,
+            message: format!(
+                "stopping active deployment {} to replace it (onActiveDeployment: StopAndReplace)",
+                other.id
+            ),
+            requeue: MIN_POLL,
+        },
+        (None, _) => Decision {
+            effect: Effect::CreateDeployment,
+            health: Health::Progressing,
+            reason: Reason::DeploymentCreated,
+            message: "creating the CodeDeploy deployment".into(),
+            requeue: MIN_POLL,
+        },
+    }
+}
+
+fn track(d: &DeploymentView, active_for: Duration) -> Decision {
+    let (health, reason, message, requeue) = match Phase::of(&d.status) {
+        Phase::Active => (
+            Health::Progressing,
+            Reason::DeploymentInProgress,
+            format!("deployment {} is {}{}", d.id, d.status, instance_summary(d)),
+            poll_interval(active_for),
+        ),
+        Phase::Succeeded => (
+            Health::Ready,
+            Reason::Succeeded,
+            format!("deployment {} succeeded{}", d.id, instance_summary(d)),
+            SETTLED_RECHECK,
+        ),
+        Phase::Failed => (
+            Health::Stalled,
+            Reason::DeploymentFailed,
+            format!(
+                "deployment {} failed: {}: {}. Fix the application or the revision, then deploy a new \
+                 revision or set the annotation crossdeploy.io/redeploy to retry",
+                d.id,
+                d.error_code.as_deref().unwrap_or("UNKNOWN"),
+                d.error_message.as_deref().unwrap_or("CodeDeploy gave no message"),
+            ),
+            SETTLED_RECHECK,
+        ),
+        Phase::Stopped => (
+            Health::Stalled,
+            Reason::DeploymentStopped,
+            format!(
+                "deployment {} was stopped{}. Deploy a new revision or set the annotation \
+                 crossdeploy.io/redeploy to retry",
+                d.id,
+                d.rollback_deployment_id
+                    .as_deref()
+                    .map(|r| format!(" and rolled back by {r}"))
+                    .unwrap_or_default()
+            ),
+            SETTLED_RECHECK,
+        ),
+    };
+    Decision { effect: Effect::None, health, reason, message, requeue }
+}
+
+/// Transient failures keep the object Reconciling with growing backoff;
+/// permanent ones need a human and make it Stalled, retried slowly.
+pub fn decide_failure(f: &Failure, retry_attempt: u32) -> Decision {
+    if f.retryable {
+        Decision {
+            effect: Effect::None,
+            health: Health::Progressing,
+            reason: f.reason,
+            message: f.message.clone(),
+            requeue: retry_backoff(retry_attempt),
+        }
+    } else {
+        Decision {
+            effect: Effect::None,
+            health: Health::Stalled,
+            reason: f.reason,
+            message: f.message.clone(),
+            requeue: STALLED_RETRY,
+        }
+    }
+}
+
+fn instance_summary(d: &DeploymentView) -> String {
+    d.overview.as_ref().map_or_else(String::new, |o| {
+        let total = o.pending + o.in_progress + o.succeeded + o.failed + o.skipped + o.ready;
+        format!(" ({}/{} instances succeeded, {} failed)", o.succeeded, total, o.failed)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::DeploymentOverview;
+
+    fn dep(id: &str, status: &str) -> DeploymentView {
+        DeploymentView { id: id.into(), status: status.into(), ..Default::default() }
+    }
+
+    fn observed<'a>(ours: Option<&'a DeploymentView>, other: Option<&'a DeploymentView>) -> Observed<'a> {
+        Observed {
+            suspend: false,
+            on_active: OnActiveDeployment::Wait,
+            failure: None,
+            ours,
+            other_active: other,
+            active_for: Duration::ZERO,
+            retry_attempt: 0,
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_phases() {
+        for s in ["Created", "Queued", "InProgress", "Baking", "Ready", "SomethingNew"] {
+            assert_eq!(Phase::of(s), Phase::Active, "{s}");
+        }
+        assert_eq!(Phase::of("Succeeded"), Phase::Succeeded);
+        assert_eq!(Phase::of("Failed"), Phase::Failed);
+        assert_eq!(Phase::of("Stopped"), Phase::Stopped);
+    }
+
+    #[test]
+    fn decision_table() {
+        let active = dep("d-OURS", "InProgress");
+        let done = dep("d-OURS", "Succeeded");
+        let other = dep("d-OTHER", "InProgress");
+        let stopped = DeploymentView { rollback_deployment_id: Some("d-RB".into()), ..dep("d-OURS", "Stopped") };
+        // (ours, other, onActive, suspend) -> (effect, health, reason)
+        let table: Vec<(Option<&DeploymentView>, Option<&DeploymentView>, OnActiveDeployment, bool, Effect, Health, Reason)> = vec![
+            (None, None, OnActiveDeployment::Wait, false, Effect::CreateDeployment, Health::Progressing, Reason::DeploymentCreated),
+            (None, Some(&other), OnActiveDeployment::Wait, false, Effect::None, Health::Progressing, Reason::WaitingForActiveDeployment),
+            (None, Some(&other), OnActiveDeployment::StopAndReplace, false, Effect::StopDeployment { id: "d-OTHER".into() }, Health::Progressing, Reason::ReplacingActiveDeployment),
+            (None, None, OnActiveDeployment::Wait, true, Effect::None, Health::Suspended, Reason::Suspended),
+            (None, Some(&other), OnActiveDeployment::StopAndReplace, true, Effect::None, Health::Suspended, Reason::Suspended),
+            // Ours is tracked even while suspended, and never re-created.
+            (Some(&active), None, OnActiveDeployment::Wait, true, Effect::None, Health::Progressing, Reason::DeploymentInProgress),
+            (Some(&active), Some(&other), OnActiveDeployment::StopAndReplace, false, Effect::None, Health::Progressing, Reason::DeploymentInProgress),
+            (Some(&done), None, OnActiveDeployment::Wait, false, Effect::None, Health::Ready, Reason::Succeeded),
+            (Some(&stopped), None, OnActiveDeployment::Wait, false, Effect::None, Health::Stalled, Reason::DeploymentStopped),
+        ];
+        for (i, (ours, other, on_active, suspend, effect, health, reason)) in table.into_iter().enumerate() {
+            let mut o = observed(ours, other);
+            o.on_active = on_active;
+            o.suspend = suspend;
+            let d = decide(&o);
+            assert_eq!((d.effect, d.health, d.reason), (effect, health, reason), "row {i}");
+        }
+    }
+
+    #[test]
+    fn failed_deployment_reports_codedeploy_error() {
+        let failed = DeploymentView {
+            error_code: Some("HEALTH_CONSTRAINTS".into()),
+            error_message: Some("too many instances failed".into()),
+            overview: Some(DeploymentOverview { failed: 2, succeeded: 1, ..Default::default() }),
+            ..dep("d-F", "Failed")
+        };
+        let d = decide(&observed(Some(&failed), None));
+        assert_eq!(d.health, Health::Stalled);
+        assert_eq!(d.reason, Reason::DeploymentFailed);
+        assert!(d.message.contains("HEALTH_CONSTRAINTS: too many instances failed"), "{}", d.message);
+        assert_eq!(d.effect, Effect::None, "a failed deployment is never retried on its own");
+    }
+
+    #[test]
+    fn failures_win_over_everything_and_classify_backoff() {
+        let active = dep("d-OURS", "InProgress");
+        let mut o = observed(Some(&active), None);
+        o.failure = Some(Failure::permanent(Reason::AssumeRoleDenied, "denied"));
+        let d = decide(&o);
+        assert_eq!((d.health, d.reason, d.requeue), (Health::Stalled, Reason::AssumeRoleDenied, STALLED_RETRY));
+        o.failure = Some(Failure::retryable(Reason::AwsUnavailable, "throttled"));
+        o.retry_attempt = 3;
+        let d = decide(&o);
+        assert_eq!((d.health, d.requeue), (Health::Progressing, Duration::from_secs(16)));
+        assert_eq!(d.effect, Effect::None);
+    }
+
+    #[test]
+    fn polling_backs_off_within_bounds() {
+        assert_eq!(poll_interval(Duration::ZERO), Duration::from_secs(3));
+        assert_eq!(poll_interval(Duration::from_secs(50)), Duration::from_secs(10));
+        assert_eq!(poll_interval(Duration::from_secs(3600)), Duration::from_secs(30));
+        let backoffs: Vec<u64> = (0..12).map(|a| retry_backoff(a).as_secs()).collect();
+        assert_eq!(&backoffs[..4], &[2, 4, 8, 16]);
+        assert!(backoffs.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(retry_backoff(u32::MAX), Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,96 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crossdeploy::aws::session::SessionCache;
+use crossdeploy::controller::{self, Context, Settings};
+use crossdeploy::http::{self, HttpState};
+use crossdeploy::metrics::Metrics;
+use crossdeploy::{api, telemetry};
+
+#[derive(Parser)]
+#[command(name = "crossdeploy", version, about = "Deploy into other AWS accounts with CodeDeploy, from Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers.
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Namespace the operator runs in; ExternalId Secrets are read only from here.
+    #[arg(long, env = "CROSSDEPLOY_NAMESPACE", default_value = "crossdeploy-system")]
+    operator_namespace: String,
+    /// Watch only this namespace for CrossAccountDeployments (default: all).
+    #[arg(long, env = "CROSSDEPLOY_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Verify only TargetAccounts matching this label selector.
+    #[arg(long, env = "CROSSDEPLOY_TARGET_ACCOUNT_SELECTOR")]
+    target_account_selector: Option<String>,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "CROSSDEPLOY_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: SocketAddr,
+    /// Log as JSON lines.
+    #[arg(long, env = "CROSSDEPLOY_LOG_JSON")]
+    log_json: bool,
+    /// Default log filter (RUST_LOG overrides).
+    #[arg(long, env = "CROSSDEPLOY_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Use path-style S3 addressing (for S3-compatible endpoints and emulators).
+    #[arg(long, env = "CROSSDEPLOY_S3_FORCE_PATH_STYLE")]
+    s3_force_path_style: bool,
+    /// Test-only: exit right after CreateDeployment, before writing status.
+    #[arg(long, hide = true)]
+    test_crash_after_create: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds => {
+            print!("{}", api::crds_yaml()?);
+            Ok(())
+        }
+        Command::Run(args) => run(args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_json, &args.log_level);
+    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    // The operator's own AWS identity: env, IRSA web identity, EKS Pod
+    // Identity or instance profile, per aws-config's default chain.
+    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let settings = Settings {
+        operator_namespace: args.operator_namespace,
+        watch_namespace: args.watch_namespace,
+        target_account_selector: args.target_account_selector,
+        crash_after_create: args.test_crash_after_create,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let ctx = Arc::new(Context::new(client, SessionCache::new(base, args.s3_force_path_style), settings, metrics));
+    let ready = Arc::new(AtomicBool::new(false));
+    let http_state = HttpState { ctx: ctx.clone(), ready: ready.clone() };
+    let addr = args.http_addr;
+    tokio::spawn(async move {
+        if let Err(e) = http::serve(addr, http_state).await {
+            tracing::error!(error = %e, %addr, "health/metrics server failed");
+        }
+    });
+    tracing::info!(namespace = %ctx.settings.operator_namespace, "crossdeploy starting");
+    ready.store(true, Ordering::Relaxed);
+    controller::run(ctx).await;
+    tracing::info!("crossdeploy stopped");
+    Ok(())
+}

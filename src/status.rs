@@ -1,0 +1,214 @@
+//! The status language every crossdeploy resource speaks: kstatus conditions
+//! (`Ready`, `Reconciling`, `Stalled`) built from one decision, and the Event
+//! that announces each transition. This is the only place conditions are made.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::events::{Event, EventType};
+
+use crate::api::condition_type::{READY, RECONCILING, STALLED};
+
+/// Overall health, mapped onto the three kstatus conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Desired state reached: Ready=True.
+    Ready,
+    /// Work under way or transient trouble: Reconciling=True.
+    Progressing,
+    /// Needs a human: Stalled=True.
+    Stalled,
+    /// `spec.suspend`: nothing happens, nothing is wrong.
+    Suspended,
+}
+
+/// Machine-readable condition reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Succeeded,
+    Verified,
+    DeploymentCreated,
+    DeploymentInProgress,
+    WaitingForActiveDeployment,
+    ReplacingActiveDeployment,
+    Suspended,
+    AwsUnavailable,
+    TargetAccountNotFound,
+    TargetAccountNotPermitted,
+    ExternalIdSecretMissing,
+    AssumeRoleDenied,
+    RevisionNotFound,
+    RevisionNotReadable,
+    RevisionChanged,
+    ApplicationNotFound,
+    DeploymentGroupNotFound,
+    CodeDeployAccessDenied,
+    DeploymentFailed,
+    DeploymentStopped,
+    AwsRequestRejected,
+    InvalidSpec,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Succeeded => "Succeeded",
+            Reason::Verified => "Verified",
+            Reason::DeploymentCreated => "DeploymentCreated",
+            Reason::DeploymentInProgress => "DeploymentInProgress",
+            Reason::WaitingForActiveDeployment => "WaitingForActiveDeployment",
+            Reason::ReplacingActiveDeployment => "ReplacingActiveDeployment",
+            Reason::Suspended => "Suspended",
+            Reason::AwsUnavailable => "AwsUnavailable",
+            Reason::TargetAccountNotFound => "TargetAccountNotFound",
+            Reason::TargetAccountNotPermitted => "TargetAccountNotPermitted",
+            Reason::ExternalIdSecretMissing => "ExternalIdSecretMissing",
+            Reason::AssumeRoleDenied => "AssumeRoleDenied",
+            Reason::RevisionNotFound => "RevisionNotFound",
+            Reason::RevisionNotReadable => "RevisionNotReadable",
+            Reason::RevisionChanged => "RevisionChanged",
+            Reason::ApplicationNotFound => "ApplicationNotFound",
+            Reason::DeploymentGroupNotFound => "DeploymentGroupNotFound",
+            Reason::CodeDeployAccessDenied => "CodeDeployAccessDenied",
+            Reason::DeploymentFailed => "DeploymentFailed",
+            Reason::DeploymentStopped => "DeploymentStopped",
+            Reason::AwsRequestRejected => "AwsRequestRejected",
+            Reason::InvalidSpec => "InvalidSpec",
+        }
+    }
+}
+
+/// A problem found while observing, with the message a human needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: Reason,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl Failure {
+    pub fn permanent(reason: Reason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), retryable: false }
+    }
+    pub fn retryable(reason: Reason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), retryable: true }
+    }
+}
+
+/// The three kstatus conditions for a health/reason/message. Conditions whose
+/// status did not change keep their lastTransitionTime.
+pub fn conditions(
+    previous: &[Condition],
+    health: Health,
+    reason: Reason,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    let (ready, reconciling, stalled) = match health {
+        Health::Ready => (true, false, false),
+        Health::Progressing => (false, true, false),
+        Health::Stalled => (false, false, true),
+        Health::Suspended => (false, false, false),
+    };
+    let make = |type_: &str, on: bool| {
+        let status = if on { "True" } else { "False" };
+        let last_transition_time = previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.as_str().to_string(),
+            message: truncate(message, 32 * 1024),
+            observed_generation: generation,
+            last_transition_time,
+        }
+    };
+    vec![make(READY, ready), make(RECONCILING, reconciling), make(STALLED, stalled)]
+}
+
+/// The Event for a transition, or None when reason and health are unchanged
+/// (so repeated polls of the same state do not spam Events).
+pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str) -> Option<Event> {
+    let key = |cs: &[Condition]| {
+        cs.iter()
+            .filter(|c| c.status == "True")
+            .map(|c| (c.type_.clone(), c.reason.clone()))
+            .collect::<Vec<_>>()
+    };
+    let reason_of = |cs: &[Condition]| cs.first().map(|c| (c.reason.clone(), c.message.clone()));
+    if key(previous) == key(next) && reason_of(previous).map(|r| r.0) == reason_of(next).map(|r| r.0) {
+        return None;
+    }
+    let (reason, message) = reason_of(next)?;
+    let stalled = next.iter().any(|c| c.type_ == STALLED && c.status == "True");
+    Some(Event {
+        type_: if stalled { EventType::Warning } else { EventType::Normal },
+        reason,
+        note: Some(truncate(&message, 1000)),
+        action: action.to_string(),
+        secondary: None,
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    fn status_of<'a>(cs: &'a [Condition], t: &str) -> &'a str {
+        &cs.iter().find(|c| c.type_ == t).unwrap().status
+    }
+
+    #[test]
+    fn health_maps_to_exactly_one_true_condition() {
+        for (health, expect) in [
+            (Health::Ready, Some(READY)),
+            (Health::Progressing, Some(RECONCILING)),
+            (Health::Stalled, Some(STALLED)),
+            (Health::Suspended, None),
+        ] {
+            let cs = conditions(&[], health, Reason::Succeeded, "m", Some(3), &at(0));
+            let trues: Vec<_> = cs.iter().filter(|c| c.status == "True").map(|c| c.type_.as_str()).collect();
+            assert_eq!(trues, expect.into_iter().collect::<Vec<_>>());
+            assert!(cs.iter().all(|c| c.observed_generation == Some(3)));
+        }
+    }
+
+    #[test]
+    fn transition_time_kept_while_status_unchanged() {
+        let first = conditions(&[], Health::Progressing, Reason::DeploymentCreated, "a", Some(1), &at(10));
+        let second = conditions(&first, Health::Progressing, Reason::DeploymentInProgress, "b", Some(1), &at(20));
+        assert_eq!(second[1].last_transition_time, at(10));
+        let third = conditions(&second, Health::Ready, Reason::Succeeded, "c", Some(1), &at(30));
+        assert_eq!(status_of(&third, READY), "True");
+        assert_eq!(third[0].last_transition_time, at(30));
+        assert_eq!(third[1].last_transition_time, at(30));
+    }
+
+    #[test]
+    fn events_only_on_transitions() {
+        let a = conditions(&[], Health::Progressing, Reason::DeploymentInProgress, "1/2", Some(1), &at(0));
+        let b = conditions(&a, Health::Progressing, Reason::DeploymentInProgress, "2/2", Some(1), &at(1));
+        assert!(transition_event(&a, &b, "Track").is_none());
+        let c = conditions(&b, Health::Stalled, Reason::DeploymentFailed, "boom", Some(1), &at(2));
+        let ev = transition_event(&b, &c, "Track").unwrap();
+        assert_eq!(ev.reason, "DeploymentFailed");
+        assert_eq!(ev.type_, EventType::Warning);
+        assert!(transition_event(&[], &a, "Track").is_some());
+    }
+}
