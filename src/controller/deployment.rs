@@ -120,16 +120,16 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
             Ok(view) => {
                 publish(ctx, &obj, EventType::Normal, "DeploymentCreated", &format!("created CodeDeploy deployment {}", view.id)).await;
                 ctx.metrics.deployment_created();
+                if ctx.settings.crash_after_create {
+                    // Test-only crash point (see Settings::crash_after_create).
+                    std::process::exit(86);
+                }
                 decision.message = format!("created deployment {}", view.id);
                 g.ours = Some(view);
                 // The id goes into status at once: the marker makes a crash
                 // before this point safe, and this write makes it cheap.
                 let quick = build_status(&obj, &previous, &g, Some(&desired), &decision);
                 patch_status(ctx, &obj, &quick).await?;
-                if ctx.settings.crash_after_create {
-                    // Test-only crash point (see Settings::crash_after_create).
-                    std::process::exit(86);
-                }
             }
             Err(e) if e.class == ErrorClass::DeploymentLimitExceeded => {
                 // Lost a race with another deployment: wait or replace next time.

@@ -1,0 +1,9 @@
+//! End-to-end tests against a real kube-apiserver + etcd and the AWS emulator
+//! (moto with IAM enforcement, SigV4 and the crossdeploy extensions).
+//! Each test owns a namespace, a TargetAccount and a deployment group, so the
+//! tests run in parallel.
+
+mod deployment;
+mod env;
+mod harness;
+mod smoke;
