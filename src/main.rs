@@ -12,7 +12,11 @@ use crossdeploy::metrics::Metrics;
 use crossdeploy::{api, telemetry};
 
 #[derive(Parser)]
-#[command(name = "crossdeploy", version, about = "Deploy into other AWS accounts with CodeDeploy, from Kubernetes")]
+#[command(
+    name = "crossdeploy",
+    version,
+    about = "Deploy into other AWS accounts with CodeDeploy, from Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_json, &args.log_level);
-    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
     // The operator's own AWS identity: env, IRSA web identity, EKS Pod
     // Identity or instance profile, per aws-config's default chain.
     let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -79,9 +85,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         crash_after_create: args.test_crash_after_create,
     };
     let metrics = Arc::new(Metrics::new());
-    let ctx = Arc::new(Context::new(client, SessionCache::new(base, args.s3_force_path_style), settings, metrics));
+    let ctx = Arc::new(Context::new(
+        client,
+        SessionCache::new(base, args.s3_force_path_style),
+        settings,
+        metrics,
+    ));
     let ready = Arc::new(AtomicBool::new(false));
-    let http_state = HttpState { ctx: ctx.clone(), ready: ready.clone() };
+    let http_state = HttpState {
+        ctx: ctx.clone(),
+        ready: ready.clone(),
+    };
     let addr = args.http_addr;
     tokio::spawn(async move {
         if let Err(e) = http::serve(addr, http_state).await {

@@ -43,20 +43,41 @@ impl Metrics {
         let mut registry = Registry::with_prefix("crossdeploy");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         registry.register("reconciles", "Reconciles by kind and result", reconciles.clone());
-        let reconcile_duration =
-            Family::<KindLabel, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
-        registry.register("reconcile_duration_seconds", "Reconcile duration", reconcile_duration.clone());
+        let reconcile_duration = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            reconcile_duration.clone(),
+        );
         let deployments_created = Counter::default();
-        registry.register("deployments_created", "CodeDeploy deployments created", deployments_created.clone());
+        registry.register(
+            "deployments_created",
+            "CodeDeploy deployments created",
+            deployments_created.clone(),
+        );
         let deployments_finished = Family::<StatusLabel, Counter>::default();
-        registry.register("deployments_finished", "CodeDeploy deployments seen finishing, by final status", deployments_finished.clone());
-        Self { registry, reconciles, reconcile_duration, deployments_created, deployments_finished }
+        registry.register(
+            "deployments_finished",
+            "CodeDeploy deployments seen finishing, by final status",
+            deployments_finished.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            deployments_created,
+            deployments_finished,
+        }
     }
 
     pub fn observe_reconcile(&self, kind: &'static str, ok: bool, took: Duration) {
         let result = if ok { "ok" } else { "error" };
         self.reconciles.get_or_create(&ReconcileLabels { kind, result }).inc();
-        self.reconcile_duration.get_or_create(&KindLabel { kind }).observe(took.as_secs_f64());
+        self.reconcile_duration
+            .get_or_create(&KindLabel { kind })
+            .observe(took.as_secs_f64());
     }
 
     pub fn deployment_created(&self) {
@@ -64,7 +85,11 @@ impl Metrics {
     }
 
     pub fn deployment_finished(&self, status: &str) {
-        self.deployments_finished.get_or_create(&StatusLabel { status: status.to_string() }).inc();
+        self.deployments_finished
+            .get_or_create(&StatusLabel {
+                status: status.to_string(),
+            })
+            .inc();
     }
 
     /// Text exposition format.

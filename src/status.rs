@@ -86,10 +86,18 @@ pub struct Failure {
 
 impl Failure {
     pub fn permanent(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), retryable: false }
+        Self {
+            reason,
+            message: message.into(),
+            retryable: false,
+        }
     }
     pub fn retryable(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), retryable: true }
+        Self {
+            reason,
+            message: message.into(),
+            retryable: true,
+        }
     }
 }
 
@@ -124,7 +132,11 @@ pub fn conditions(
             last_transition_time,
         }
     };
-    vec![make(READY, ready), make(RECONCILING, reconciling), make(STALLED, stalled)]
+    vec![
+        make(READY, ready),
+        make(RECONCILING, reconciling),
+        make(STALLED, stalled),
+    ]
 }
 
 /// The Event for a transition, or None when reason and health are unchanged
@@ -183,7 +195,11 @@ mod tests {
             (Health::Suspended, None),
         ] {
             let cs = conditions(&[], health, Reason::Succeeded, "m", Some(3), &at(0));
-            let trues: Vec<_> = cs.iter().filter(|c| c.status == "True").map(|c| c.type_.as_str()).collect();
+            let trues: Vec<_> = cs
+                .iter()
+                .filter(|c| c.status == "True")
+                .map(|c| c.type_.as_str())
+                .collect();
             assert_eq!(trues, expect.into_iter().collect::<Vec<_>>());
             assert!(cs.iter().all(|c| c.observed_generation == Some(3)));
         }
@@ -191,8 +207,22 @@ mod tests {
 
     #[test]
     fn transition_time_kept_while_status_unchanged() {
-        let first = conditions(&[], Health::Progressing, Reason::DeploymentCreated, "a", Some(1), &at(10));
-        let second = conditions(&first, Health::Progressing, Reason::DeploymentInProgress, "b", Some(1), &at(20));
+        let first = conditions(
+            &[],
+            Health::Progressing,
+            Reason::DeploymentCreated,
+            "a",
+            Some(1),
+            &at(10),
+        );
+        let second = conditions(
+            &first,
+            Health::Progressing,
+            Reason::DeploymentInProgress,
+            "b",
+            Some(1),
+            &at(20),
+        );
         assert_eq!(second[1].last_transition_time, at(10));
         let third = conditions(&second, Health::Ready, Reason::Succeeded, "c", Some(1), &at(30));
         assert_eq!(status_of(&third, READY), "True");
@@ -202,8 +232,22 @@ mod tests {
 
     #[test]
     fn events_only_on_transitions() {
-        let a = conditions(&[], Health::Progressing, Reason::DeploymentInProgress, "1/2", Some(1), &at(0));
-        let b = conditions(&a, Health::Progressing, Reason::DeploymentInProgress, "2/2", Some(1), &at(1));
+        let a = conditions(
+            &[],
+            Health::Progressing,
+            Reason::DeploymentInProgress,
+            "1/2",
+            Some(1),
+            &at(0),
+        );
+        let b = conditions(
+            &a,
+            Health::Progressing,
+            Reason::DeploymentInProgress,
+            "2/2",
+            Some(1),
+            &at(1),
+        );
         assert!(transition_event(&a, &b, "Track").is_none());
         let c = conditions(&b, Health::Stalled, Reason::DeploymentFailed, "boom", Some(1), &at(2));
         let ev = transition_event(&b, &c, "Track").unwrap();

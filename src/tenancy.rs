@@ -94,7 +94,10 @@ mod tests {
     }
 
     fn by_labels(pairs: &[(&str, &str)]) -> LabelSelector {
-        LabelSelector { match_labels: Some(labels(pairs)), match_expressions: None }
+        LabelSelector {
+            match_labels: Some(labels(pairs)),
+            match_expressions: None,
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::{
-    AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo,
-    DeploymentStatus, FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
+    AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo, DeploymentStatus,
+    FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -47,9 +47,15 @@ impl From<&DeploymentInfo> for DeploymentView {
                 skipped: o.skipped,
                 ready: o.ready,
             }),
-            error_code: d.error_information().and_then(|e| e.code()).map(|c| c.as_str().to_string()),
+            error_code: d
+                .error_information()
+                .and_then(|e| e.code())
+                .map(|c| c.as_str().to_string()),
             error_message: d.error_information().and_then(|e| e.message()).map(str::to_string),
-            rollback_deployment_id: d.rollback_info().and_then(|r| r.rollback_deployment_id()).map(str::to_string),
+            rollback_deployment_id: d
+                .rollback_info()
+                .and_then(|r| r.rollback_deployment_id())
+                .map(str::to_string),
         }
     }
 }

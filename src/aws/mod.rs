@@ -94,14 +94,25 @@ impl AwsError {
     /// responses carry no body, so S3 reports only 403/404 there).
     pub fn from_code(operation: &'static str, code: String, message: String, status: Option<u16>) -> Self {
         let class = match code.as_str() {
-            "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
-            | "SlowDown" | "ServiceUnavailable" | "ServiceUnavailableException" | "InternalFailure"
-            | "InternalError" | "InternalServiceError" | "RequestTimeout" | "IDPCommunicationError" => {
-                ErrorClass::Retryable
-            }
+            "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "SlowDown"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "InternalFailure"
+            | "InternalError"
+            | "InternalServiceError"
+            | "RequestTimeout"
+            | "IDPCommunicationError" => ErrorClass::Retryable,
             "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => ErrorClass::ExpiredCredentials,
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "Forbidden"
-            | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => ErrorClass::AccessDenied,
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "Forbidden"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch" => ErrorClass::AccessDenied,
             "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" | "NotFound" => ErrorClass::NotFound,
             "ApplicationDoesNotExistException" => ErrorClass::ApplicationNotFound,
             "DeploymentGroupDoesNotExistException" => ErrorClass::DeploymentGroupNotFound,
@@ -118,7 +129,12 @@ impl AwsError {
         } else {
             code
         };
-        Self { operation, class, code, message }
+        Self {
+            operation,
+            class,
+            code,
+            message,
+        }
     }
 }
 
@@ -179,9 +195,18 @@ mod tests {
         assert_eq!(class("ThrottlingException", Some(400)), ErrorClass::Retryable);
         assert_eq!(class("ExpiredToken", Some(400)), ErrorClass::ExpiredCredentials);
         assert_eq!(class("AccessDenied", Some(403)), ErrorClass::AccessDenied);
-        assert_eq!(class("DeploymentGroupDoesNotExistException", Some(400)), ErrorClass::DeploymentGroupNotFound);
-        assert_eq!(class("ApplicationDoesNotExistException", Some(400)), ErrorClass::ApplicationNotFound);
-        assert_eq!(class("DeploymentLimitExceededException", Some(400)), ErrorClass::DeploymentLimitExceeded);
+        assert_eq!(
+            class("DeploymentGroupDoesNotExistException", Some(400)),
+            ErrorClass::DeploymentGroupNotFound
+        );
+        assert_eq!(
+            class("ApplicationDoesNotExistException", Some(400)),
+            ErrorClass::ApplicationNotFound
+        );
+        assert_eq!(
+            class("DeploymentLimitExceededException", Some(400)),
+            ErrorClass::DeploymentLimitExceeded
+        );
         assert_eq!(class("InvalidRevisionException", Some(400)), ErrorClass::Invalid);
     }
 
@@ -191,12 +216,20 @@ mod tests {
         assert_eq!(class("", Some(403)), ErrorClass::AccessDenied);
         assert_eq!(class("", Some(503)), ErrorClass::Retryable);
         assert_eq!(class("", Some(429)), ErrorClass::Retryable);
-        assert_eq!(AwsError::from_code("op", String::new(), String::new(), Some(404)).code, "HTTP404");
+        assert_eq!(
+            AwsError::from_code("op", String::new(), String::new(), Some(404)).code,
+            "HTTP404"
+        );
     }
 
     #[test]
     fn only_transient_classes_are_retryable() {
-        let e = |class| AwsError { operation: "op", class, code: String::new(), message: String::new() };
+        let e = |class| AwsError {
+            operation: "op",
+            class,
+            code: String::new(),
+            message: String::new(),
+        };
         assert!(e(ErrorClass::Retryable).is_retryable());
         assert!(e(ErrorClass::ExpiredCredentials).is_retryable());
         assert!(!e(ErrorClass::AccessDenied).is_retryable());

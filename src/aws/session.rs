@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use aws_config::Region;
 use aws_config::SdkConfig;
 use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
-use aws_config::Region;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
@@ -151,7 +151,13 @@ impl SessionCache {
 pub fn session_name(scope: &str) -> String {
     let mut name: String = format!("crossdeploy.{scope}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     name.truncate(64);
     name

@@ -49,7 +49,8 @@ pub async fn reconcile(obj: Arc<CrossAccountDeployment>, ctx: Arc<Context>) -> R
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.observe_reconcile("CrossAccountDeployment", result.is_ok(), started.elapsed());
+    ctx.metrics
+        .observe_reconcile("CrossAccountDeployment", result.is_ok(), started.elapsed());
     result
 }
 
@@ -84,14 +85,30 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
     let previous = obj.status.clone().unwrap_or_default();
     let Some(s3_rev) = obj.spec.revision.s3.as_ref() else {
         let failure = Failure::permanent(Reason::InvalidSpec, "spec.revision.s3 is required");
-        return finish(&obj, ctx, &previous, Gathered::default(), None, decide_failure(&failure, 0)).await;
+        return finish(
+            &obj,
+            ctx,
+            &previous,
+            Gathered::default(),
+            None,
+            decide_failure(&failure, 0),
+        )
+        .await;
     };
     let Some(bundle_type) = s3_rev.effective_bundle_type() else {
         let failure = Failure::permanent(
             Reason::InvalidSpec,
             "spec.revision.s3.bundleType is required when the key has no known extension",
         );
-        return finish(&obj, ctx, &previous, Gathered::default(), None, decide_failure(&failure, 0)).await;
+        return finish(
+            &obj,
+            ctx,
+            &previous,
+            Gathered::default(),
+            None,
+            decide_failure(&failure, 0),
+        )
+        .await;
     };
     let redeploy = obj.annotations().get(REDEPLOY_ANNOTATION).map(String::as_str);
     let desired = Desired {
@@ -103,7 +120,12 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
 
     let attempt = ctx.attempts(&desired.uid).await;
     let mut g = gather(&obj, ctx, &previous, &desired).await?;
-    let active_for = since(g.ours.as_ref().or(g.other_active.as_ref()).and_then(|d| d.create_time.as_ref()));
+    let active_for = since(
+        g.ours
+            .as_ref()
+            .or(g.other_active.as_ref())
+            .and_then(|d| d.create_time.as_ref()),
+    );
     let mut decision = decide(&Observed {
         suspend: obj.spec.suspend,
         on_active: obj.spec.on_active_deployment,
@@ -118,7 +140,14 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
         Effect::None => {}
         Effect::CreateDeployment => match create(&obj, &g, &desired).await {
             Ok(view) => {
-                publish(ctx, &obj, EventType::Normal, "DeploymentCreated", &format!("created CodeDeploy deployment {}", view.id)).await;
+                publish(
+                    ctx,
+                    &obj,
+                    EventType::Normal,
+                    "DeploymentCreated",
+                    &format!("created CodeDeploy deployment {}", view.id),
+                )
+                .await;
                 ctx.metrics.deployment_created();
                 if ctx.settings.crash_after_create {
                     // Test-only crash point (see Settings::crash_after_create).
@@ -148,7 +177,14 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
             let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
             match codedeploy::stop_deployment(&clients.codedeploy, &id, rollback).await {
                 Ok(()) => {
-                    publish(ctx, &obj, EventType::Normal, "StoppedActiveDeployment", &format!("stopped deployment {id} to replace it")).await;
+                    publish(
+                        ctx,
+                        &obj,
+                        EventType::Normal,
+                        "StoppedActiveDeployment",
+                        &format!("stopped deployment {id} to replace it"),
+                    )
+                    .await;
                 }
                 Err(e) => decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt),
             }
@@ -187,18 +223,33 @@ async fn gather(
         return Ok(g);
     };
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let ns_labels = namespaces.get_opt(&ns).await?.map(|n| n.labels().clone()).unwrap_or_default();
-    if let Err(refusal) = tenancy::check(&target.spec, &ns_labels, &spec.application_name, &spec.deployment_group_name) {
+    let ns_labels = namespaces
+        .get_opt(&ns)
+        .await?
+        .map(|n| n.labels().clone())
+        .unwrap_or_default();
+    if let Err(refusal) = tenancy::check(
+        &target.spec,
+        &ns_labels,
+        &spec.application_name,
+        &spec.deployment_group_name,
+    ) {
         let what = match refusal {
             Refusal::Namespace => format!("namespace {ns:?} is not selected by its namespaceSelector"),
             Refusal::Application => format!("application {:?} is not in allowedApplications", spec.application_name),
             Refusal::DeploymentGroup => {
-                format!("deployment group {:?} is not in allowedDeploymentGroups", spec.deployment_group_name)
+                format!(
+                    "deployment group {:?} is not in allowedDeploymentGroups",
+                    spec.deployment_group_name
+                )
             }
         };
         g.failure = Some(Failure::permanent(
             Reason::TargetAccountNotPermitted,
-            format!("TargetAccount {:?} refuses this deployment: {what}; ask a platform admin", target.name_any()),
+            format!(
+                "TargetAccount {:?} refuses this deployment: {what}; ask a platform admin",
+                target.name_any()
+            ),
         ));
         return Ok(g);
     }
@@ -253,9 +304,17 @@ async fn observe_deployments(
 ) -> Result<(), AwsError> {
     let spec = &obj.spec;
     // Status first: the deployment for this digest is already known.
-    if let Some(current) = previous.current_deployment.as_ref().filter(|c| c.digest == desired.digest) {
+    if let Some(current) = previous
+        .current_deployment
+        .as_ref()
+        .filter(|c| c.digest == desired.digest)
+    {
         g.revision = previous.revision.clone();
-        let finished = current.status.as_deref().map(Phase::of).is_some_and(|p| p != Phase::Active);
+        let finished = current
+            .status
+            .as_deref()
+            .map(Phase::of)
+            .is_some_and(|p| p != Phase::Active);
         g.ours = Some(if finished {
             // Finished deployments never change: no AWS call.
             view_from_record(current)
@@ -282,7 +341,8 @@ async fn observe_deployments(
         });
     }
     g.revision = Some(revision);
-    codedeploy::check_deployment_group(&clients.codedeploy, &spec.application_name, &spec.deployment_group_name).await?;
+    codedeploy::check_deployment_group(&clients.codedeploy, &spec.application_name, &spec.deployment_group_name)
+        .await?;
 
     // Exactly once: a deployment carrying our marker may exist although status
     // does not know it (crash after CreateDeployment, lost status write).
@@ -317,11 +377,7 @@ async fn observe_deployments(
     Ok(())
 }
 
-async fn create(
-    obj: &CrossAccountDeployment,
-    g: &Gathered,
-    desired: &Desired<'_>,
-) -> Result<DeploymentView, AwsError> {
+async fn create(obj: &CrossAccountDeployment, g: &Gathered, desired: &Desired<'_>) -> Result<DeploymentView, AwsError> {
     let (Some(clients), Some(revision)) = (g.clients.as_ref(), g.revision.as_ref()) else {
         return Err(AwsError {
             operation: "codedeploy:CreateDeployment",
@@ -378,7 +434,11 @@ async fn finish(
     if &next != previous {
         patch_status(ctx, obj, &next).await?;
     }
-    tracing::debug!(reason = decision.reason.as_str(), requeue_secs = decision.requeue.as_secs(), "reconciled");
+    tracing::debug!(
+        reason = decision.reason.as_str(),
+        requeue_secs = decision.requeue.as_secs(),
+        "reconciled"
+    );
     Ok(requeue_with_jitter(decision.requeue))
 }
 
@@ -392,8 +452,14 @@ fn build_status(
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;
-    next.conditions =
-        status::conditions(&previous.conditions, decision.health, decision.reason, &decision.message, obj.metadata.generation, &now);
+    next.conditions = status::conditions(
+        &previous.conditions,
+        decision.health,
+        decision.reason,
+        &decision.message,
+        obj.metadata.generation,
+        &now,
+    );
     if g.account_id.is_some() {
         next.account_id.clone_from(&g.account_id);
     }
@@ -406,8 +472,8 @@ fn build_status(
     if let (Some(ours), Some(desired)) = (&g.ours, desired) {
         let record = record_from_view(ours, &desired.digest);
         // A deployment that just finished moves into history once.
-        let finished_now = Phase::of(&ours.status) != Phase::Active
-            && !previous.history.iter().any(|h| h.deployment_id == ours.id);
+        let finished_now =
+            Phase::of(&ours.status) != Phase::Active && !previous.history.iter().any(|h| h.deployment_id == ours.id);
         if finished_now {
             let rev = next.revision.clone().unwrap_or_default();
             next.history.insert(
@@ -458,15 +524,23 @@ fn view_from_record(r: &DeploymentRecord) -> DeploymentView {
     }
 }
 
-async fn patch_status(ctx: &Context, obj: &CrossAccountDeployment, status: &CrossAccountDeploymentStatus) -> Result<(), Error> {
+async fn patch_status(
+    ctx: &Context,
+    obj: &CrossAccountDeployment,
+    status: &CrossAccountDeploymentStatus,
+) -> Result<(), Error> {
     let api: Api<CrossAccountDeployment> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let patch = json!({
         "apiVersion": CrossAccountDeployment::api_version(&()),
         "kind": CrossAccountDeployment::kind(&()),
         "status": status,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply("crossdeploy").force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply("crossdeploy").force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(())
 }
 
@@ -483,13 +557,30 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
         return Ok(Action::await_change());
     };
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
-        publish(ctx, &obj, EventType::Normal, "DeploymentOrphaned", &format!("deployment {} keeps running (deletionPolicy: Orphan)", current.id)).await;
+        publish(
+            ctx,
+            &obj,
+            EventType::Normal,
+            "DeploymentOrphaned",
+            &format!("deployment {} keeps running (deletionPolicy: Orphan)", current.id),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     match stop_for_cleanup(&obj, ctx, &current.id).await {
         Ok(()) => {
             ctx.note_attempt(&uid, false).await;
-            publish(ctx, &obj, EventType::Normal, "DeploymentStopped", &format!("stopped in-flight deployment {} (deletionPolicy: StopInFlight)", current.id)).await;
+            publish(
+                ctx,
+                &obj,
+                EventType::Normal,
+                "DeploymentStopped",
+                &format!(
+                    "stopped in-flight deployment {} (deletionPolicy: StopInFlight)",
+                    current.id
+                ),
+            )
+            .await;
             Ok(Action::await_change())
         }
         Err(e) => {
@@ -501,7 +592,10 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
                     &obj,
                     EventType::Warning,
                     "DeploymentLeftRunning",
-                    &format!("could not stop deployment {} after {CLEANUP_ATTEMPTS} attempts ({e}); it was left running", current.id),
+                    &format!(
+                        "could not stop deployment {} after {CLEANUP_ATTEMPTS} attempts ({e}); it was left running",
+                        current.id
+                    ),
                 )
                 .await;
                 Ok(Action::await_change())
@@ -527,8 +621,21 @@ async fn stop_for_cleanup(obj: &CrossAccountDeployment, ctx: &Context, id: &str)
         .ok_or_else(|| unavailable("TargetAccount is gone".into()))?;
     let ns = obj.namespace().unwrap_or_default();
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let labels = namespaces.get_opt(&ns).await.ok().flatten().map(|n| n.labels().clone()).unwrap_or_default();
-    if tenancy::check(&target.spec, &labels, &obj.spec.application_name, &obj.spec.deployment_group_name).is_err() {
+    let labels = namespaces
+        .get_opt(&ns)
+        .await
+        .ok()
+        .flatten()
+        .map(|n| n.labels().clone())
+        .unwrap_or_default();
+    if tenancy::check(
+        &target.spec,
+        &labels,
+        &obj.spec.application_name,
+        &obj.spec.deployment_group_name,
+    )
+    .is_err()
+    {
         return Err(unavailable("the TargetAccount no longer permits this namespace".into()));
     }
     let external_id = match &target.spec.external_id_secret_ref {
@@ -571,7 +678,13 @@ fn since(t: Option<&Time>) -> Duration {
 }
 
 async fn publish(ctx: &Context, obj: &CrossAccountDeployment, type_: EventType, reason: &str, note: &str) {
-    let ev = Event { type_, reason: reason.into(), note: Some(note.into()), action: reason.into(), secondary: None };
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: reason.into(),
+        secondary: None,
+    };
     publish_event(ctx, obj, &ev).await;
 }
 

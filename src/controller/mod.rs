@@ -64,7 +64,10 @@ pub struct Context {
 impl Context {
     pub fn new(client: Client, sessions: SessionCache, settings: Settings, metrics: Arc<Metrics>) -> Self {
         let instance = std::env::var("POD_NAME").ok();
-        let reporter = Reporter { controller: "crossdeploy".into(), instance };
+        let reporter = Reporter {
+            controller: "crossdeploy".into(),
+            instance,
+        };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -105,7 +108,10 @@ impl Context {
             .and_then(|d| d.get(&r.key))
             .and_then(|v| String::from_utf8(v.0.clone()).ok());
         let from_string_data = secret.string_data.as_ref().and_then(|d| d.get(&r.key)).cloned();
-        Ok(from_data.or(from_string_data).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        Ok(from_data
+            .or(from_string_data)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
     }
 }
 

@@ -27,7 +27,8 @@ const REVERIFY: Duration = Duration::from_secs(30 * 60);
 pub async fn reconcile(obj: Arc<TargetAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     let result = verify(&obj, &ctx).await;
-    ctx.metrics.observe_reconcile("TargetAccount", result.is_ok(), started.elapsed());
+    ctx.metrics
+        .observe_reconcile("TargetAccount", result.is_ok(), started.elapsed());
     result
 }
 
@@ -45,8 +46,17 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
         Ok(account) => {
             let expected = obj.spec.account_id();
             if expected.is_some_and(|e| e != account) {
-                let msg = format!("assumed role reports account {account}, but roleArn names {}", expected.unwrap_or_default());
-                (Health::Stalled, Reason::AssumeRoleDenied, msg, Some(account), STALLED_RETRY)
+                let msg = format!(
+                    "assumed role reports account {account}, but roleArn names {}",
+                    expected.unwrap_or_default()
+                );
+                (
+                    Health::Stalled,
+                    Reason::AssumeRoleDenied,
+                    msg,
+                    Some(account),
+                    STALLED_RETRY,
+                )
             } else {
                 let msg = format!("assumed {} in account {account}", obj.spec.role_arn);
                 (Health::Ready, Reason::Verified, msg, Some(account), REVERIFY)
@@ -58,7 +68,14 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;
-    next.conditions = status::conditions(&previous.conditions, health, reason, &message, obj.metadata.generation, &now);
+    next.conditions = status::conditions(
+        &previous.conditions,
+        health,
+        reason,
+        &message,
+        obj.metadata.generation,
+        &now,
+    );
     if health == Health::Ready {
         next.account_id = account_id;
         next.last_verified_time = Some(now);
@@ -75,8 +92,12 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
             "kind": TargetAccount::kind(&()),
             "status": next,
         });
-        api.patch_status(&obj.name_any(), &PatchParams::apply("crossdeploy").force(), &Patch::Apply(&patch))
-            .await?;
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply("crossdeploy").force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
     }
     Ok(requeue_with_jitter(requeue))
 }

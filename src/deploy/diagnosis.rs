@@ -73,7 +73,10 @@ pub fn diagnose(err: &AwsError, s: &Subject<'_>) -> Failure {
         ),
         ErrorClass::NotFound | ErrorClass::DeploymentLimitExceeded | ErrorClass::Invalid => Failure::permanent(
             Reason::AwsRequestRejected,
-            format!("{} was rejected ({aws}); fix the spec and apply it again", err.operation),
+            format!(
+                "{} was rejected ({aws}); fix the spec and apply it again",
+                err.operation
+            ),
         ),
     }
 }
@@ -92,25 +95,67 @@ mod tests {
     };
 
     fn diag(operation: &'static str, class: ErrorClass) -> Failure {
-        diagnose(&AwsError { operation, class, code: "Code".into(), message: "msg".into() }, &SUBJECT)
+        diagnose(
+            &AwsError {
+                operation,
+                class,
+                code: "Code".into(),
+                message: "msg".into(),
+            },
+            &SUBJECT,
+        )
     }
 
     #[test]
     fn each_failure_names_its_reason_and_guide_step() {
         let cases = [
-            ("sts:AssumeRole", ErrorClass::AssumeRoleDenied, Reason::AssumeRoleDenied, "step 3"),
-            ("s3:HeadObject", ErrorClass::NotFound, Reason::RevisionNotFound, "step 4"),
-            ("s3:HeadObject", ErrorClass::AccessDenied, Reason::RevisionNotReadable, "step 2"),
-            ("codedeploy:GetDeploymentGroup", ErrorClass::ApplicationNotFound, Reason::ApplicationNotFound, "step 3"),
-            ("codedeploy:GetDeploymentGroup", ErrorClass::DeploymentGroupNotFound, Reason::DeploymentGroupNotFound, "step 3"),
-            ("codedeploy:CreateDeployment", ErrorClass::AccessDenied, Reason::CodeDeployAccessDenied, "AWSCodeDeployDeployerAccess"),
+            (
+                "sts:AssumeRole",
+                ErrorClass::AssumeRoleDenied,
+                Reason::AssumeRoleDenied,
+                "step 3",
+            ),
+            (
+                "s3:HeadObject",
+                ErrorClass::NotFound,
+                Reason::RevisionNotFound,
+                "step 4",
+            ),
+            (
+                "s3:HeadObject",
+                ErrorClass::AccessDenied,
+                Reason::RevisionNotReadable,
+                "step 2",
+            ),
+            (
+                "codedeploy:GetDeploymentGroup",
+                ErrorClass::ApplicationNotFound,
+                Reason::ApplicationNotFound,
+                "step 3",
+            ),
+            (
+                "codedeploy:GetDeploymentGroup",
+                ErrorClass::DeploymentGroupNotFound,
+                Reason::DeploymentGroupNotFound,
+                "step 3",
+            ),
+            (
+                "codedeploy:CreateDeployment",
+                ErrorClass::AccessDenied,
+                Reason::CodeDeployAccessDenied,
+                "AWSCodeDeployDeployerAccess",
+            ),
         ];
         for (op, class, reason, hint) in cases {
             let f = diag(op, class);
             assert_eq!(f.reason, reason, "{op}");
             assert!(!f.retryable, "{op}");
             assert!(f.message.contains(hint), "{op}: {}", f.message);
-            assert!(f.message.contains("Code: msg"), "AWS's own words are kept: {}", f.message);
+            assert!(
+                f.message.contains("Code: msg"),
+                "AWS's own words are kept: {}",
+                f.message
+            );
         }
     }
 

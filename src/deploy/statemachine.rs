@@ -174,7 +174,13 @@ fn track(d: &DeploymentView, active_for: Duration) -> Decision {
             SETTLED_RECHECK,
         ),
     };
-    Decision { effect: Effect::None, health, reason, message, requeue }
+    Decision {
+        effect: Effect::None,
+        health,
+        reason,
+        message,
+        requeue,
+    }
 }
 
 /// Transient failures keep the object Reconciling with growing backoff;
@@ -212,7 +218,11 @@ mod tests {
     use crate::api::DeploymentOverview;
 
     fn dep(id: &str, status: &str) -> DeploymentView {
-        DeploymentView { id: id.into(), status: status.into(), ..Default::default() }
+        DeploymentView {
+            id: id.into(),
+            status: status.into(),
+            ..Default::default()
+        }
     }
 
     fn observed<'a>(ours: Option<&'a DeploymentView>, other: Option<&'a DeploymentView>) -> Observed<'a> {
@@ -237,24 +247,110 @@ mod tests {
         assert_eq!(Phase::of("Stopped"), Phase::Stopped);
     }
 
+    /// (ours, other active, onActiveDeployment, suspend) -> (effect, health, reason)
+    type Row<'a> = (
+        Option<&'a DeploymentView>,
+        Option<&'a DeploymentView>,
+        OnActiveDeployment,
+        bool,
+        Effect,
+        Health,
+        Reason,
+    );
+
     #[test]
     fn decision_table() {
         let active = dep("d-OURS", "InProgress");
         let done = dep("d-OURS", "Succeeded");
         let other = dep("d-OTHER", "InProgress");
-        let stopped = DeploymentView { rollback_deployment_id: Some("d-RB".into()), ..dep("d-OURS", "Stopped") };
+        let stopped = DeploymentView {
+            rollback_deployment_id: Some("d-RB".into()),
+            ..dep("d-OURS", "Stopped")
+        };
         // (ours, other, onActive, suspend) -> (effect, health, reason)
-        let table: Vec<(Option<&DeploymentView>, Option<&DeploymentView>, OnActiveDeployment, bool, Effect, Health, Reason)> = vec![
-            (None, None, OnActiveDeployment::Wait, false, Effect::CreateDeployment, Health::Progressing, Reason::DeploymentCreated),
-            (None, Some(&other), OnActiveDeployment::Wait, false, Effect::None, Health::Progressing, Reason::WaitingForActiveDeployment),
-            (None, Some(&other), OnActiveDeployment::StopAndReplace, false, Effect::StopDeployment { id: "d-OTHER".into() }, Health::Progressing, Reason::ReplacingActiveDeployment),
-            (None, None, OnActiveDeployment::Wait, true, Effect::None, Health::Suspended, Reason::Suspended),
-            (None, Some(&other), OnActiveDeployment::StopAndReplace, true, Effect::None, Health::Suspended, Reason::Suspended),
+        let table: Vec<Row> = vec![
+            (
+                None,
+                None,
+                OnActiveDeployment::Wait,
+                false,
+                Effect::CreateDeployment,
+                Health::Progressing,
+                Reason::DeploymentCreated,
+            ),
+            (
+                None,
+                Some(&other),
+                OnActiveDeployment::Wait,
+                false,
+                Effect::None,
+                Health::Progressing,
+                Reason::WaitingForActiveDeployment,
+            ),
+            (
+                None,
+                Some(&other),
+                OnActiveDeployment::StopAndReplace,
+                false,
+                Effect::StopDeployment { id: "d-OTHER".into() },
+                Health::Progressing,
+                Reason::ReplacingActiveDeployment,
+            ),
+            (
+                None,
+                None,
+                OnActiveDeployment::Wait,
+                true,
+                Effect::None,
+                Health::Suspended,
+                Reason::Suspended,
+            ),
+            (
+                None,
+                Some(&other),
+                OnActiveDeployment::StopAndReplace,
+                true,
+                Effect::None,
+                Health::Suspended,
+                Reason::Suspended,
+            ),
             // Ours is tracked even while suspended, and never re-created.
-            (Some(&active), None, OnActiveDeployment::Wait, true, Effect::None, Health::Progressing, Reason::DeploymentInProgress),
-            (Some(&active), Some(&other), OnActiveDeployment::StopAndReplace, false, Effect::None, Health::Progressing, Reason::DeploymentInProgress),
-            (Some(&done), None, OnActiveDeployment::Wait, false, Effect::None, Health::Ready, Reason::Succeeded),
-            (Some(&stopped), None, OnActiveDeployment::Wait, false, Effect::None, Health::Stalled, Reason::DeploymentStopped),
+            (
+                Some(&active),
+                None,
+                OnActiveDeployment::Wait,
+                true,
+                Effect::None,
+                Health::Progressing,
+                Reason::DeploymentInProgress,
+            ),
+            (
+                Some(&active),
+                Some(&other),
+                OnActiveDeployment::StopAndReplace,
+                false,
+                Effect::None,
+                Health::Progressing,
+                Reason::DeploymentInProgress,
+            ),
+            (
+                Some(&done),
+                None,
+                OnActiveDeployment::Wait,
+                false,
+                Effect::None,
+                Health::Ready,
+                Reason::Succeeded,
+            ),
+            (
+                Some(&stopped),
+                None,
+                OnActiveDeployment::Wait,
+                false,
+                Effect::None,
+                Health::Stalled,
+                Reason::DeploymentStopped,
+            ),
         ];
         for (i, (ours, other, on_active, suspend, effect, health, reason)) in table.into_iter().enumerate() {
             let mut o = observed(ours, other);
@@ -270,14 +366,26 @@ mod tests {
         let failed = DeploymentView {
             error_code: Some("HEALTH_CONSTRAINTS".into()),
             error_message: Some("too many instances failed".into()),
-            overview: Some(DeploymentOverview { failed: 2, succeeded: 1, ..Default::default() }),
+            overview: Some(DeploymentOverview {
+                failed: 2,
+                succeeded: 1,
+                ..Default::default()
+            }),
             ..dep("d-F", "Failed")
         };
         let d = decide(&observed(Some(&failed), None));
         assert_eq!(d.health, Health::Stalled);
         assert_eq!(d.reason, Reason::DeploymentFailed);
-        assert!(d.message.contains("HEALTH_CONSTRAINTS: too many instances failed"), "{}", d.message);
-        assert_eq!(d.effect, Effect::None, "a failed deployment is never retried on its own");
+        assert!(
+            d.message.contains("HEALTH_CONSTRAINTS: too many instances failed"),
+            "{}",
+            d.message
+        );
+        assert_eq!(
+            d.effect,
+            Effect::None,
+            "a failed deployment is never retried on its own"
+        );
     }
 
     #[test]
@@ -286,7 +394,10 @@ mod tests {
         let mut o = observed(Some(&active), None);
         o.failure = Some(Failure::permanent(Reason::AssumeRoleDenied, "denied"));
         let d = decide(&o);
-        assert_eq!((d.health, d.reason, d.requeue), (Health::Stalled, Reason::AssumeRoleDenied, STALLED_RETRY));
+        assert_eq!(
+            (d.health, d.reason, d.requeue),
+            (Health::Stalled, Reason::AssumeRoleDenied, STALLED_RETRY)
+        );
         o.failure = Some(Failure::retryable(Reason::AwsUnavailable, "throttled"));
         o.retry_attempt = 3;
         let d = decide(&o);

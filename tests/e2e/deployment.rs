@@ -8,7 +8,10 @@ use crate::env::env;
 use crate::harness::*;
 
 fn marker_deployments(infos: &[aws_sdk_codedeploy::types::DeploymentInfo]) -> usize {
-    infos.iter().filter(|d| d.description().unwrap_or_default().contains("[crossdeploy:")).count()
+    infos
+        .iter()
+        .filter(|d| d.description().unwrap_or_default().contains("[crossdeploy:"))
+        .count()
 }
 
 #[tokio::test]
@@ -23,9 +26,18 @@ async fn happy_path_update_and_one_assume_role_per_session() {
     let current = status.current_deployment.clone().expect("current deployment");
     assert_eq!(current.status.as_deref(), Some("Succeeded"));
     assert_eq!(status.revision.as_ref().map(|r| r.key.as_str()), Some(V1));
-    assert!(status.revision.as_ref().and_then(|r| r.version_id.as_ref()).is_some(), "versionId recorded");
-    assert!(status.revision.as_ref().and_then(|r| r.e_tag.as_ref()).is_some(), "eTag recorded");
-    assert_eq!(status.last_successful_revision.as_ref().map(|r| r.key.as_str()), Some(V1));
+    assert!(
+        status.revision.as_ref().and_then(|r| r.version_id.as_ref()).is_some(),
+        "versionId recorded"
+    );
+    assert!(
+        status.revision.as_ref().and_then(|r| r.e_tag.as_ref()).is_some(),
+        "eTag recorded"
+    );
+    assert_eq!(
+        status.last_successful_revision.as_ref().map(|r| r.key.as_str()),
+        Some(V1)
+    );
     assert!(!status.is_condition_true("Stalled") && !status.is_condition_true("Reconciling"));
 
     let infos = ctx.group_deployments().await;
@@ -44,9 +56,12 @@ async fn happy_path_update_and_one_assume_role_per_session() {
     // New revision: exactly one more deployment for it.
     ctx.apply_deployment("web", ctx.spec(V2)).await;
     wait_until("v2 deployed", || async {
-        ctx.deployments().get("web").await.ok().and_then(|o| o.status).is_some_and(|s| {
-            s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2) && s.is_condition_true("Ready")
-        })
+        ctx.deployments()
+            .get("web")
+            .await
+            .ok()
+            .and_then(|o| o.status)
+            .is_some_and(|s| s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2) && s.is_condition_true("Ready"))
     })
     .await;
     ctx.wait_condition("web-again", "Ready", Some("Succeeded")).await;
@@ -58,7 +73,11 @@ async fn happy_path_update_and_one_assume_role_per_session() {
         .group_deployments()
         .await
         .into_iter()
-        .filter(|d| d.description().unwrap_or_default().contains(obj.metadata.uid.as_deref().unwrap_or("?")))
+        .filter(|d| {
+            d.description()
+                .unwrap_or_default()
+                .contains(obj.metadata.uid.as_deref().unwrap_or("?"))
+        })
         .collect();
     assert_eq!(ours.len(), 2, "one deployment per desired revision");
 
@@ -71,7 +90,11 @@ async fn happy_path_update_and_one_assume_role_per_session() {
 
     // Two processes, two objects, three deployments: two AssumeRole calls
     // (one per process), not one per reconcile.
-    assert_eq!(ctx.assume_role_calls().await, 2, "STS is called once per role per session");
+    assert_eq!(
+        ctx.assume_role_calls().await,
+        2,
+        "STS is called once per role per session"
+    );
     let events = ctx.events("web").await;
     assert!(events.iter().any(|(r, _)| r == "DeploymentCreated"), "{events:?}");
     assert!(events.iter().any(|(r, _)| r == "Succeeded"), "{events:?}");
@@ -88,7 +111,11 @@ async fn failed_deployment_is_stalled_with_codedeploy_error() {
     let status = obj.status.expect("status");
     let c = status.condition("Stalled").expect("Stalled");
     assert!(c.message.contains("HEALTH_CONSTRAINTS"), "{}", c.message);
-    assert!(c.message.contains("too many individual instances failed"), "{}", c.message);
+    assert!(
+        c.message.contains("too many individual instances failed"),
+        "{}",
+        c.message
+    );
     let current = status.current_deployment.expect("current");
     assert_eq!(current.error_code.as_deref(), Some("HEALTH_CONSTRAINTS"));
     assert!(status.last_successful_revision.is_none());
@@ -135,8 +162,13 @@ async fn waits_behind_an_active_deployment() {
     let foreign = start_foreign_deployment(&ctx).await;
     ctx.start_operator(&[]).await;
     ctx.apply_deployment("web", ctx.spec(V2)).await;
-    let obj = ctx.wait_condition("web", "Reconciling", Some("WaitingForActiveDeployment")).await;
-    let msg = obj.status.and_then(|s| s.condition("Reconciling").map(|c| c.message.clone())).unwrap_or_default();
+    let obj = ctx
+        .wait_condition("web", "Reconciling", Some("WaitingForActiveDeployment"))
+        .await;
+    let msg = obj
+        .status
+        .and_then(|s| s.condition("Reconciling").map(|c| c.message.clone()))
+        .unwrap_or_default();
     assert!(msg.contains(&foreign), "the blocking deployment is named: {msg}");
     assert_eq!(ctx.group_deployments().await.len(), 1, "nothing created while waiting");
     ctx.complete(&foreign, "Succeeded").await;
@@ -173,12 +205,25 @@ async fn delete_with_stop_in_flight_stops_the_deployment() {
     let mut spec = ctx.spec(V1);
     spec["deletionPolicy"] = json!("StopInFlight");
     ctx.apply_deployment("web", spec).await;
-    let obj = ctx.wait_condition("web", "Reconciling", Some("DeploymentInProgress")).await;
-    let id = obj.status.and_then(|s| s.current_deployment).map(|c| c.id).expect("deployment id");
+    let obj = ctx
+        .wait_condition("web", "Reconciling", Some("DeploymentInProgress"))
+        .await;
+    let id = obj
+        .status
+        .and_then(|s| s.current_deployment)
+        .map(|c| c.id)
+        .expect("deployment id");
     ctx.delete("web").await;
-    wait_until("object deleted", || async { ctx.deployments().get_opt("web").await.ok().flatten().is_none() }).await;
+    wait_until("object deleted", || async {
+        ctx.deployments().get_opt("web").await.ok().flatten().is_none()
+    })
+    .await;
     let infos = ctx.group_deployments().await;
-    let status = infos.iter().find(|d| d.deployment_id() == Some(id.as_str())).and_then(|d| d.status()).map(|s| s.as_str().to_string());
+    let status = infos
+        .iter()
+        .find(|d| d.deployment_id() == Some(id.as_str()))
+        .and_then(|d| d.status())
+        .map(|s| s.as_str().to_string());
     assert_eq!(status.as_deref(), Some("Stopped"));
 }
 
@@ -196,15 +241,27 @@ async fn each_broken_guide_step_has_its_own_reason() {
     unreadable["revision"]["s3"]["bucket"] = json!(env.world["buckets"]["revisionsNoGrant"]["name"]);
     ctx.apply_deployment("unreadable", unreadable).await;
 
-    ctx.apply_deployment("missing-object", ctx.spec("webapp/webapp-9.9.9.zip")).await;
+    ctx.apply_deployment("missing-object", ctx.spec("webapp/webapp-9.9.9.zip"))
+        .await;
 
-    let obj = ctx.wait_condition("missing-group", "Stalled", Some("DeploymentGroupNotFound")).await;
-    let msg = obj.status.and_then(|s| s.condition("Stalled").map(|c| c.message.clone())).unwrap_or_default();
+    let obj = ctx
+        .wait_condition("missing-group", "Stalled", Some("DeploymentGroupNotFound"))
+        .await;
+    let msg = obj
+        .status
+        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
+        .unwrap_or_default();
     assert!(msg.contains("no-such-group") && msg.contains("step 3"), "{msg}");
-    let obj = ctx.wait_condition("unreadable", "Stalled", Some("RevisionNotReadable")).await;
-    let msg = obj.status.and_then(|s| s.condition("Stalled").map(|c| c.message.clone())).unwrap_or_default();
+    let obj = ctx
+        .wait_condition("unreadable", "Stalled", Some("RevisionNotReadable"))
+        .await;
+    let msg = obj
+        .status
+        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
+        .unwrap_or_default();
     assert!(msg.contains("step 2") && msg.contains("bucket policy"), "{msg}");
-    ctx.wait_condition("missing-object", "Stalled", Some("RevisionNotFound")).await;
+    ctx.wait_condition("missing-object", "Stalled", Some("RevisionNotFound"))
+        .await;
     assert!(ctx.group_deployments().await.is_empty());
 
     // Wrong ExternalId: same role, the Secret holds another value.
@@ -220,8 +277,13 @@ async fn each_broken_guide_step_has_its_own_reason() {
     ctx.stop_operator().await;
     ctx.start_operator(&[]).await;
     ctx.apply_deployment("wrong-external-id", ctx.spec(V1)).await;
-    let obj = ctx.wait_condition("wrong-external-id", "Stalled", Some("AssumeRoleDenied")).await;
-    let msg = obj.status.and_then(|s| s.condition("Stalled").map(|c| c.message.clone())).unwrap_or_default();
+    let obj = ctx
+        .wait_condition("wrong-external-id", "Stalled", Some("AssumeRoleDenied"))
+        .await;
+    let msg = obj
+        .status
+        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
+        .unwrap_or_default();
     assert!(msg.contains("ExternalId"), "{msg}");
     ctx.assert_no_secrets_leaked().await;
 }
@@ -229,17 +291,32 @@ async fn each_broken_guide_step_has_its_own_reason() {
 #[tokio::test]
 async fn namespaces_outside_the_selector_make_no_aws_calls() {
     let mut ctx = TestCtx::new("tenancy").await;
-    ctx.apply_target_account(&env().role("deployer"), json!({"matchLabels": {"crossdeploy.io/tenant": "someone-else"}}))
-        .await;
+    ctx.apply_target_account(
+        &env().role("deployer"),
+        json!({"matchLabels": {"crossdeploy.io/tenant": "someone-else"}}),
+    )
+    .await;
     ctx.start_operator(&[]).await;
     ctx.apply_deployment("web", ctx.spec(V1)).await;
-    let obj = ctx.wait_condition("web", "Stalled", Some("TargetAccountNotPermitted")).await;
-    let msg = obj.status.and_then(|s| s.condition("Stalled").map(|c| c.message.clone())).unwrap_or_default();
+    let obj = ctx
+        .wait_condition("web", "Stalled", Some("TargetAccountNotPermitted"))
+        .await;
+    let msg = obj
+        .status
+        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
+        .unwrap_or_default();
     assert!(msg.contains(&ctx.ns), "{msg}");
-    assert!(ctx.session_calls().await.is_empty(), "no AWS call is made for a refused namespace");
+    assert!(
+        ctx.session_calls().await.is_empty(),
+        "no AWS call is made for a refused namespace"
+    );
 
     // The admin widens the selector: it takes effect without a restart.
-    ctx.apply_target_account(&env().role("deployer"), json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns}})).await;
+    ctx.apply_target_account(
+        &env().role("deployer"),
+        json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns}}),
+    )
+    .await;
     ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
 }
 
@@ -248,10 +325,17 @@ async fn crash_between_create_and_status_write_still_deploys_once() {
     let mut ctx = TestCtx::new("crash").await;
     ctx.start_operator(&["--test-crash-after-create"]).await;
     ctx.apply_deployment("web", ctx.spec(V1)).await;
-    assert_eq!(ctx.operator_exit_code().await, Some(86), "the operator died at the crash point");
+    assert_eq!(
+        ctx.operator_exit_code().await,
+        Some(86),
+        "the operator died at the crash point"
+    );
     let obj = ctx.deployments().get("web").await.expect("get");
     assert!(
-        obj.status.as_ref().and_then(|s| s.current_deployment.as_ref()).is_none(),
+        obj.status
+            .as_ref()
+            .and_then(|s| s.current_deployment.as_ref())
+            .is_none(),
         "the crash happened before the deployment id reached status"
     );
     assert_eq!(ctx.group_deployments().await.len(), 1);

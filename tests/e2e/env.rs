@@ -76,11 +76,21 @@ fn start() -> Result<Env, String> {
     remove_stale_work_dirs();
     std::fs::create_dir_all(&work_dir).map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
 
-    let controlplane = build_output(&["bash", &format!("{REPO}/tests/controlplane/build.sh")], "control plane build")?;
-    let python = build_output(&["bash", &format!("{REPO}/tests/emulator/setup-venv.sh")], "emulator venv setup")?;
+    let controlplane = build_output(
+        &["bash", &format!("{REPO}/tests/controlplane/build.sh")],
+        "control plane build",
+    )?;
+    let python = build_output(
+        &["bash", &format!("{REPO}/tests/emulator/setup-venv.sh")],
+        "emulator venv setup",
+    )?;
 
     let mut cp = Command::new(&controlplane);
-    cp.args(["--dir", &work_dir.join("controlplane").to_string_lossy(), "--exit-on-stdin-eof"]);
+    cp.args([
+        "--dir",
+        &work_dir.join("controlplane").to_string_lossy(),
+        "--exit-on-stdin-eof",
+    ]);
     let (cp_child, cp_stdin, cp_ready) = spawn_ready(cp, &work_dir.join("controlplane.log"), "control plane")?;
 
     let mut emu = Command::new(&python);
@@ -90,7 +100,11 @@ fn start() -> Result<Env, String> {
         .env("CROSSDEPLOY_EMULATOR_CD_COMPLETE_AFTER", "1.5");
     let (emu_child, emu_stdin, world) = spawn_ready(emu, &work_dir.join("emulator.log"), "AWS emulator")?;
 
-    let kubeconfig = PathBuf::from(cp_ready["kubeconfig"].as_str().ok_or("control plane printed no kubeconfig")?);
+    let kubeconfig = PathBuf::from(
+        cp_ready["kubeconfig"]
+            .as_str()
+            .ok_or("control plane printed no kubeconfig")?,
+    );
     eprintln!(
         "e2e environment: API server {} ready in {}s, emulator at {}",
         cp_ready["server"], cp_ready["readySeconds"], world["endpoint"]
@@ -144,7 +158,15 @@ fn spawn_ready(mut cmd: Command, log: &Path, what: &str) -> Result<(Child, Optio
     let ready: Value = serde_json::from_str(line.trim()).map_err(|_| {
         let _ = child.kill();
         let tail = std::fs::read_to_string(log).unwrap_or_default();
-        let tail: String = tail.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = tail
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         format!("{what} exited before it was ready; last log lines:\n{tail}")
     })?;
     let stdin = child.stdin.take();
@@ -153,7 +175,9 @@ fn spawn_ready(mut cmd: Command, log: &Path, what: &str) -> Result<(Child, Optio
 
 /// Work dirs of earlier runs whose process is gone (etcd data is not small).
 fn remove_stale_work_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if let Some(pid) = name.strip_prefix("crossdeploy-e2e-")

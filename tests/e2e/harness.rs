@@ -25,7 +25,9 @@ pub const WAIT: Duration = Duration::from_secs(90);
 pub async fn admin_client() -> Client {
     let env = env();
     let kc = Kubeconfig::read_from(&env.kubeconfig).expect("kubeconfig readable");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig valid");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig valid");
     Client::try_from(config).expect("client")
 }
 
@@ -36,12 +38,19 @@ pub async fn ensure_crds(client: &Client) {
     CRDS.get_or_init(|| async {
         let api: Api<CustomResourceDefinition> = Api::all(client.clone());
         let text = std::fs::read_to_string(format!("{REPO}/crds/crossdeploy.io.yaml")).expect("crds readable");
-        for doc in text.split("\n---\n").filter(|d| d.contains("kind: CustomResourceDefinition")) {
+        for doc in text
+            .split("\n---\n")
+            .filter(|d| d.contains("kind: CustomResourceDefinition"))
+        {
             let crd: CustomResourceDefinition = serde_yaml::from_str(doc).expect("crd parses");
             let name = crd.name_any();
-            api.patch(&name, &PatchParams::apply("crossdeploy-e2e").force(), &Patch::Apply(&crd))
-                .await
-                .expect("crd applies");
+            api.patch(
+                &name,
+                &PatchParams::apply("crossdeploy-e2e").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .expect("crd applies");
             wait_until(&format!("CRD {name} established"), || async {
                 api.get_opt(&name).await.ok().flatten().is_some_and(|c| {
                     c.status
@@ -80,9 +89,9 @@ pub fn aws_config(who: &str) -> aws_config::SdkConfig {
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(env.endpoint())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            id, secret, None, None, "e2e",
-        )))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new(id, secret, None, None, "e2e"),
+        ))
         .build()
 }
 
@@ -94,7 +103,10 @@ pub async fn control(method: &str, path: &str, body: Option<Value>) -> Value {
         "GET" => http.get(&url),
         _ => http.post(&url).json(&body.unwrap_or(json!({}))),
     };
-    let resp = req.send().await.unwrap_or_else(|e| panic!("emulator control {path}: {e}"));
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("emulator control {path}: {e}"));
     let status = resp.status();
     let value: Value = resp.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "emulator control {path}: {status} {value}");
@@ -102,7 +114,10 @@ pub async fn control(method: &str, path: &str, body: Option<Value>) -> Value {
 }
 
 fn as_list(v: Value) -> Vec<Value> {
-    v.as_array().cloned().or_else(|| v["calls"].as_array().cloned()).unwrap_or_default()
+    v.as_array()
+        .cloned()
+        .or_else(|| v["calls"].as_array().cloned())
+        .unwrap_or_default()
 }
 
 /// AWS calls the emulator recorded for a service/operation.
@@ -137,7 +152,10 @@ impl TestCtx {
                 "metadata": {"name": n, "labels": labels}
             }))
             .expect("namespace");
-            namespaces.create(&PostParams::default(), &obj).await.expect("namespace created");
+            namespaces
+                .create(&PostParams::default(), &obj)
+                .await
+                .expect("namespace created");
         }
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &sys_ns);
         let secret: Secret = serde_json::from_value(json!({
@@ -145,7 +163,10 @@ impl TestCtx {
             "stringData": {"externalId": env.external_id()},
         }))
         .expect("secret");
-        secrets.create(&PostParams::default(), &secret).await.expect("secret created");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("secret created");
 
         let ctx = Self {
             target: ns.clone(),
@@ -156,8 +177,11 @@ impl TestCtx {
             operator: None,
             operator_logs: Vec::new(),
         };
-        ctx.apply_target_account(&env.role("deployer"), json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns}}))
-            .await;
+        ctx.apply_target_account(
+            &env.role("deployer"),
+            json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns}}),
+        )
+        .await;
         ctx.create_group(&ctx.group).await;
         ctx
     }
@@ -176,16 +200,23 @@ impl TestCtx {
                 "instanceProfileRoleArn": env().role("instanceRole"),
             }
         });
-        api.patch(&self.target, &PatchParams::apply("crossdeploy-e2e").force(), &Patch::Apply(&ta))
-            .await
-            .expect("TargetAccount applies");
+        api.patch(
+            &self.target,
+            &PatchParams::apply("crossdeploy-e2e").force(),
+            &Patch::Apply(&ta),
+        )
+        .await
+        .expect("TargetAccount applies");
     }
 
     /// A deployment group of the seeded application, created as prod-admin.
     pub async fn create_group(&self, group: &str) {
         let env = env();
         let cd = self.codedeploy_admin();
-        let service_role = env.world["codedeploy"]["serviceRoleArn"].as_str().unwrap_or_default().to_string();
+        let service_role = env.world["codedeploy"]["serviceRoleArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         cd.create_deployment_group()
             .application_name(app())
             .deployment_group_name(group)
@@ -249,7 +280,9 @@ impl TestCtx {
         self.stop_operator().await;
         let env: &Env = env();
         let (id, secret) = env.identity("operator");
-        let log = env.work_dir.join(format!("operator-{}-{}.log", self.ns, self.operator_logs.len()));
+        let log = env
+            .work_dir
+            .join(format!("operator-{}-{}.log", self.ns, self.operator_logs.len()));
         let log_file = std::fs::File::create(&log).expect("operator log");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_crossdeploy"));
         cmd.args(["run", "--operator-namespace", &self.sys_ns, "--watch-namespace", &self.ns])
@@ -286,7 +319,10 @@ impl TestCtx {
     /// Waits for the operator process to exit by itself; returns its exit code.
     pub async fn operator_exit_code(&mut self) -> Option<i32> {
         let child = self.operator.as_mut().expect("operator running");
-        let status = tokio::time::timeout(WAIT, child.wait()).await.expect("operator exits").expect("wait");
+        let status = tokio::time::timeout(WAIT, child.wait())
+            .await
+            .expect("operator exits")
+            .expect("wait");
         self.operator = None;
         status.code()
     }
@@ -303,7 +339,11 @@ impl TestCtx {
             "spec": spec,
         });
         self.deployments()
-            .patch(name, &PatchParams::apply("crossdeploy-e2e").force(), &Patch::Apply(&obj))
+            .patch(
+                name,
+                &PatchParams::apply("crossdeploy-e2e").force(),
+                &Patch::Apply(&obj),
+            )
             .await
             .unwrap_or_else(|e| panic!("applying CrossAccountDeployment {name}: {e}"));
     }
@@ -341,7 +381,9 @@ impl TestCtx {
     }
 
     pub fn operator_log_tail(&self, lines: usize) -> String {
-        let Some(path) = self.operator_logs.last() else { return String::new() };
+        let Some(path) = self.operator_logs.last() else {
+            return String::new();
+        };
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
@@ -367,7 +409,9 @@ impl TestCtx {
         as_list(control("GET", "/calls", None).await)
             .into_iter()
             .filter(|c| {
-                c["principal"].as_str().is_some_and(|p| p.ends_with(&format!("/{session}")))
+                c["principal"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{session}")))
                     || c["params"]["RoleSessionName"].as_str() == Some(&session)
             })
             .collect()
@@ -392,7 +436,11 @@ impl TestCtx {
         haystack.push_str(&serde_json::to_string(&objs.items).unwrap_or_default());
         assert!(haystack.contains("crossdeploy"), "the leak check read real output");
         for s in &secrets {
-            assert!(!haystack.contains(s.as_str()), "a secret ({} chars) leaked into logs, Events or status", s.len());
+            assert!(
+                !haystack.contains(s.as_str()),
+                "a secret ({} chars) leaked into logs, Events or status",
+                s.len()
+            );
         }
         for prefix in SESSION_TOKEN_PREFIXES {
             assert!(!haystack.contains(prefix), "a session token leaked");
@@ -411,7 +459,10 @@ impl TestCtx {
     }
 
     pub async fn delete(&self, name: &str) {
-        self.deployments().delete(name, &DeleteParams::default()).await.expect("delete");
+        self.deployments()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
 }
 
@@ -427,11 +478,17 @@ impl Drop for TestCtx {
 const SESSION_TOKEN_PREFIXES: &[&str] = &["FQoGZXIvYXdzE"];
 
 pub fn app() -> String {
-    env().world["codedeploy"]["applicationName"].as_str().unwrap_or("webapp").to_string()
+    env().world["codedeploy"]["applicationName"]
+        .as_str()
+        .unwrap_or("webapp")
+        .to_string()
 }
 
 pub fn revisions_bucket() -> String {
-    env().world["buckets"]["revisions"]["name"].as_str().unwrap_or_default().to_string()
+    env().world["buckets"]["revisions"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub const V1: &str = "webapp/webapp-1.0.0.zip";

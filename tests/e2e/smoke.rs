@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
@@ -26,7 +26,10 @@ async fn apiserver_serves_crds_with_admission_watch_and_status() {
         "metadata": {"name": "bad"}, "spec": bad,
     }))
     .expect("object");
-    let err = api.create(&PostParams::default(), &obj).await.expect_err("invalid bucket is rejected");
+    let err = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect_err("invalid bucket is rejected");
     assert!(err.to_string().contains("bucket"), "{err}");
     let mut no_bundle = ctx.spec("webapp/bundle.bin");
     no_bundle["revision"]["s3"]["key"] = json!("webapp/bundle.bin");
@@ -35,7 +38,10 @@ async fn apiserver_serves_crds_with_admission_watch_and_status() {
         "metadata": {"name": "bad2"}, "spec": no_bundle,
     }))
     .expect("object");
-    let err = api.create(&PostParams::default(), &obj).await.expect_err("unknown extension without bundleType is rejected");
+    let err = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect_err("unknown extension without bundleType is rejected");
     assert!(err.to_string().contains("bundleType"), "{err}");
 
     // Create, watch and patch the status subresource of a valid object.
@@ -50,11 +56,16 @@ async fn apiserver_serves_crds_with_admission_watch_and_status() {
     assert_eq!(seen.spec.revision.s3.as_ref().map(|s| s.key.as_str()), Some(V1));
     let patch = json!({"apiVersion": "crossdeploy.io/v1alpha1", "kind": "CrossAccountDeployment",
         "status": {"observedGeneration": 1, "accountId": "222222222222"}});
-    api.patch_status("good", &PatchParams::apply("smoke").force(), &Patch::Apply(&patch)).await.expect("status patch");
+    api.patch_status("good", &PatchParams::apply("smoke").force(), &Patch::Apply(&patch))
+        .await
+        .expect("status patch");
     let got = api.get("good").await.expect("get");
     assert_eq!(got.status.and_then(|s| s.account_id).as_deref(), Some("222222222222"));
-    assert_eq!(got.spec.revision.s3.map(|s| s.key), Some(V1.to_string()), "status patch leaves spec alone");
-    let _ = watch.next();
+    assert_eq!(
+        got.spec.revision.s3.map(|s| s.key),
+        Some(V1.to_string()),
+        "status patch leaves spec alone"
+    );
 }
 
 #[tokio::test]
@@ -84,9 +95,17 @@ async fn assume_role_is_checked_against_the_trust_policy_and_external_id() {
             ),
         ))
         .build();
-    let who = aws_sdk_sts::Client::new(&assumed).get_caller_identity().send().await.expect("GetCallerIdentity");
+    let who = aws_sdk_sts::Client::new(&assumed)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity");
     assert_eq!(who.account(), Some("222222222222"));
-    assert!(who.arn().unwrap_or_default().contains(":assumed-role/CrossDeployDeployer/smoke"));
+    assert!(
+        who.arn()
+            .unwrap_or_default()
+            .contains(":assumed-role/CrossDeployDeployer/smoke")
+    );
 
     let wrong = sts
         .assume_role()
@@ -107,7 +126,10 @@ async fn assume_role_is_checked_against_the_trust_policy_and_external_id() {
         .send()
         .await
         .expect_err("a role that does not trust the operator is denied");
-    assert_eq!(aws_sdk_sts::error::ProvideErrorMetadata::code(&untrusted), Some("AccessDenied"));
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::code(&untrusted),
+        Some("AccessDenied")
+    );
 }
 
 #[tokio::test]
@@ -134,8 +156,17 @@ async fn codedeploy_lifecycle_and_one_active_deployment_per_group() {
     };
     let first = create().await.expect("CreateDeployment").deployment_id.expect("id");
     wait_until("first deployment Succeeded", || async {
-        let d = cd.get_deployment().deployment_id(&first).send().await.expect("GetDeployment");
-        d.deployment_info.and_then(|i| i.status).map(|s| s.as_str().to_string()).as_deref() == Some("Succeeded")
+        let d = cd
+            .get_deployment()
+            .deployment_id(&first)
+            .send()
+            .await
+            .expect("GetDeployment");
+        d.deployment_info
+            .and_then(|i| i.status)
+            .map(|s| s.as_str().to_string())
+            .as_deref()
+            == Some("Succeeded")
     })
     .await;
 

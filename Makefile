@@ -1,0 +1,21 @@
+# The two commands a newcomer needs are `make demo` and `make test`.
+.PHONY: demo test dev-up dev-down crds lint
+
+demo:        ## run the guide's scenario through crossdeploy, end to end
+	bash scripts/demo.sh
+
+test:        ## every test: lint, unit, CRD drift, emulator, e2e on the real environment
+	bash scripts/test.sh
+
+dev-up:      ## start kube-apiserver + etcd and the AWS emulator; prints the variables
+	bash scripts/dev-env.sh up
+
+dev-down:
+	bash scripts/dev-env.sh down
+
+crds:        ## regenerate crds/ from the Rust types
+	cargo run --quiet -- crds > crds/crossdeploy.io.yaml
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
