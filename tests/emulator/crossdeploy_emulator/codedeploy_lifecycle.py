@@ -1,0 +1,264 @@
+"""Gap (c), the model: how a CodeDeploy deployment moves through its statuses.
+
+What moto 5.2.5 does: a deployment stays ``Created`` forever (no startTime/completeTime,
+an all-zero deploymentOverview).
+
+Here each deployment gets a ``Plan`` when it is created (from the group's
+``codedeploy_behaviour``): ``Created -> InProgress -> Succeeded | Failed`` at fixed
+times, or ``hold`` (no completion). Status, times and overview are computed *lazily from
+the timestamps* whenever a deployment is read (``refresh``), so there is no timer thread
+and results depend only on the clock. A stop or a completion through the control API
+"forces" the final state at that moment.
+
+Rollbacks like AWS: ``StopDeployment`` with ``autoRollbackEnabled=true``, or a failure
+when the deployment's autoRollbackConfiguration is enabled for ``DEPLOYMENT_FAILURE``,
+starts a deployment of the group's last successful revision (creator
+``codeDeployRollback``) and links both through ``rollbackInfo``. Rollback deployments
+always succeed (with the group's delays), whatever the group's mode.
+
+How this is wired into moto's API is in ``codedeploy_api``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .codedeploy_behaviour import BEHAVIOURS, DEFAULT_ERROR_CODE, DEFAULT_ERROR_MESSAGE, Behaviour
+
+ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+FINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+MANUAL_STOP = {"code": "MANUAL_STOP", "message": "The deployment was stopped by the user."}
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+# One lock for every lifecycle read/write: moto's server is threaded and a
+# "check for an active deployment, then create" must be atomic.
+LOCK = threading.RLock()
+
+
+def new_deployment_id() -> str:
+    return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, like moto's own timestamps (``moto.core.utils.utcnow``)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass
+class Plan:
+    """How one deployment evolves; attached to moto's DeploymentInfo as ``_xd_plan``."""
+
+    in_progress_at: dt.datetime
+    complete_at: Optional[dt.datetime]  # None: hold (never completes by itself)
+    outcome: str  # "Succeeded" | "Failed"
+    error: Optional[dict]
+    instance_count: int
+    forced: Optional[tuple[str, dt.datetime, Optional[dict]]] = None
+    rollback_info: dict = field(default_factory=dict)
+    rollback_handled: bool = False
+
+
+def make_plan(behaviour: Behaviour, created: dt.datetime, *, rollback: bool = False) -> Plan:
+    mode = "succeed" if rollback else behaviour.mode
+    return Plan(
+        in_progress_at=created + dt.timedelta(seconds=behaviour.in_progress_after),
+        complete_at=None
+        if mode == "hold"
+        else created + dt.timedelta(seconds=behaviour.complete_after),
+        outcome="Failed" if mode == "fail" else "Succeeded",
+        error={"code": behaviour.error_code, "message": behaviour.error_message}
+        if mode == "fail"
+        else None,
+        instance_count=behaviour.instance_count,
+    )
+
+
+def _overview(status: str, count: int) -> dict:
+    overview = {k: 0 for k in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")}
+    bucket = {
+        "Created": "Pending",
+        "InProgress": "InProgress",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "Stopped": "Skipped",
+    }.get(status, "Pending")
+    overview[bucket] = count
+    return overview
+
+
+def refresh(deployment: Any, now: dt.datetime) -> None:
+    """Recompute status/times/overview of one deployment from its plan (idempotent)."""
+    plan: Optional[Plan] = getattr(deployment, "_xd_plan", None)
+    if plan is None:
+        return
+    if plan.forced is not None and now >= plan.forced[1]:
+        status, end, error = plan.forced
+    elif plan.complete_at is not None and now >= plan.complete_at:
+        status, end, error = plan.outcome, plan.complete_at, plan.error
+    elif now >= plan.in_progress_at:
+        status, end, error = "InProgress", None, None
+    else:
+        status, end, error = "Created", None, None
+
+    started = plan.in_progress_at <= (end or now)
+    if started:
+        start = plan.in_progress_at
+    elif status in ("Succeeded", "Failed"):
+        start = end  # completed through the control API before it "started"
+    else:
+        start = None
+    deployment.status = status
+    deployment.start_time = start
+    deployment.complete_time = end
+    deployment.deployment_overview = _overview(status, plan.instance_count)
+    deployment._xd_error = error
+
+
+# --------------------------------------------------------------------------- backend ops
+
+
+def _deployments_in_group(backend: Any, application: str, group: str) -> list:
+    return [
+        d
+        for d in backend.deployments.values()
+        if d.application_name == application and d.deployment_group_name == group
+    ]
+
+
+def _rollback_wanted_on_failure(deployment: Any) -> bool:
+    config = deployment.auto_rollback_configuration or {}
+    return bool(config.get("enabled")) and "DEPLOYMENT_FAILURE" in (config.get("events") or [])
+
+
+def refresh_all(backend: Any, now: Optional[dt.datetime] = None) -> None:
+    """Refresh every deployment of a backend, materialising automatic rollbacks of
+    failed deployments (in creation order, so a rollback's own status is right)."""
+    now = now or utcnow()
+    with LOCK:
+        for deployment in list(backend.deployments.values()):
+            refresh(deployment, now)
+            plan: Optional[Plan] = getattr(deployment, "_xd_plan", None)
+            if (
+                plan is not None
+                and not plan.rollback_handled
+                and deployment.status == "Failed"
+                and plan.forced is None
+                and _rollback_wanted_on_failure(deployment)
+            ):
+                start_rollback(backend, deployment, deployment.complete_time, now)
+
+
+def _last_successful_revision(backend: Any, application: str, group: str, before: Any = None):
+    candidates = [
+        d
+        for d in _deployments_in_group(backend, application, group)
+        if d.status == "Succeeded" and d is not before
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda d: d.complete_time or d.create_time).revision
+
+
+def start_rollback(backend: Any, triggering: Any, at: dt.datetime, now: dt.datetime) -> None:
+    """Roll ``triggering`` back to the group's last successful revision (like AWS)."""
+    plan: Plan = triggering._xd_plan
+    plan.rollback_handled = True
+    revision = getattr(triggering, "_xd_previous_revision", None)
+    if not revision:
+        plan.rollback_info = {
+            "rollbackMessage": "Automatic rollback was not performed because no "
+            "previous successful revision exists for the deployment group."
+        }
+        return
+    # moto's own create_deployment, without the one-active-per-group check (the
+    # triggering deployment is already Stopped/Failed); set by codedeploy_api.install.
+    deployment_id = backend._xd_create_unchecked(
+        application_name=triggering.application_name,
+        deployment_group_name=triggering.deployment_group_name,
+        revision=revision,
+        deployment_config_name=triggering.deployment_config_name,
+        description=f"Rollback of deployment {triggering.deployment_id}",
+    )
+    rollback = backend.deployments[deployment_id]
+    rollback.creator = "codeDeployRollback"
+    rollback.create_time = at
+    rollback._xd_previous_revision = triggering.revision
+    behaviour = BEHAVIOURS.get(
+        backend.account_id, triggering.application_name, triggering.deployment_group_name
+    )
+    rollback._xd_plan = make_plan(behaviour, at, rollback=True)
+    rollback._xd_plan.rollback_handled = True
+    rollback._xd_plan.rollback_info = {
+        "rollbackTriggeringDeploymentId": triggering.deployment_id,
+        "rollbackMessage": f"Rollback of deployment {triggering.deployment_id}",
+    }
+    plan.rollback_info = {
+        "rollbackDeploymentId": deployment_id,
+        "rollbackMessage": f"Deployment {triggering.deployment_id} was rolled back by "
+        f"deployment {deployment_id}",
+    }
+    refresh(rollback, now)
+
+
+def stop_deployment(backend: Any, deployment_id: str, auto_rollback_enabled: bool) -> None:
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    with LOCK:
+        now = utcnow()
+        refresh_all(backend, now)
+        deployment = backend.get_deployment(deployment_id)  # DeploymentDoesNotExistException
+        if deployment.status not in ACTIVE_STATUSES:
+            raise CodeDeployException(
+                "DeploymentAlreadyCompletedException",
+                f"Deployment {deployment_id} has already completed",
+            )
+        plan: Plan = deployment._xd_plan
+        plan.forced = ("Stopped", now, dict(MANUAL_STOP))
+        refresh(deployment, now)
+        if auto_rollback_enabled:
+            start_rollback(backend, deployment, now, now)
+        else:
+            plan.rollback_handled = True
+
+
+def force_complete(
+    backend: Any,
+    deployment_id: str,
+    status: str,
+    error_code: Optional[str] = None,
+    error_message: Optional[str] = None,
+) -> Any:
+    """Finish an active deployment now (control API). Returns the deployment."""
+    if status not in ("Succeeded", "Failed"):
+        raise ValueError("status must be Succeeded or Failed")
+    with LOCK:
+        now = utcnow()
+        refresh_all(backend, now)
+        deployment = backend.get_deployment(deployment_id)
+        if deployment.status not in ACTIVE_STATUSES:
+            raise ValueError(
+                f"deployment {deployment_id} is already {deployment.status}"
+            )
+        error = None
+        if status == "Failed":
+            error = {
+                "code": error_code or DEFAULT_ERROR_CODE,
+                "message": error_message or DEFAULT_ERROR_MESSAGE,
+            }
+        plan: Plan = deployment._xd_plan
+        plan.forced = (status, now, error)
+        refresh(deployment, now)
+        if status == "Failed" and _rollback_wanted_on_failure(deployment):
+            start_rollback(backend, deployment, now, now)
+        else:
+            plan.rollback_handled = True
+        return deployment

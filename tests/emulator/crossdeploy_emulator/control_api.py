@@ -1,0 +1,197 @@
+"""Gap (d): the emulator's control API — plain HTTP + JSON, no signing.
+
+All paths live under ``/_crossdeploy`` on the same port as the AWS endpoint; moto never
+sees them (``counters.RecordingMiddleware`` routes them here).
+
+====== ==================================== ==============================================
+GET    /_crossdeploy/health                 ``{"ok": true}``
+GET    /_crossdeploy/world                  the JSON line printed at startup
+GET    /_crossdeploy/calls                  list of recorded AWS calls; filters (query):
+                                            ``service``, ``operation``,
+                                            ``principal_contains``, ``account``,
+                                            ``outcome``, ``since`` (seq number)
+GET    /_crossdeploy/counters               ``{"sts:AssumeRole": n, ...}`` over the same
+                                            filters
+POST   /_crossdeploy/reset-counters         forget all recorded calls (global: tests that
+                                            run in parallel should filter instead)
+GET    /_crossdeploy/codedeploy/behaviour   ``?account=&applicationName=&deploymentGroupName=``
+POST   /_crossdeploy/codedeploy/behaviour   set the behaviour of deployments created
+                                            afterwards in a group (or the default when no
+                                            group is given)
+POST   /_crossdeploy/codedeploy/complete    finish an active (e.g. held) deployment
+====== ==================================== ==============================================
+
+Behaviour body: ``{"account", "applicationName", "deploymentGroupName", "mode":
+"succeed"|"fail"|"hold", "errorCode", "errorMessage", "inProgressAfterSeconds",
+"completeAfterSeconds", "instanceCount"}`` — omitted fields keep their current value.
+
+Complete body: ``{"account", "deploymentId", "status": "Succeeded"|"Failed",
+"errorCode", "errorMessage", "region"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Iterable, Optional
+
+from . import CONTROL_PREFIX, codedeploy_behaviour, codedeploy_lifecycle
+from .counters import CALLS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+
+_world: dict = {}
+
+
+def set_world(world: dict) -> None:
+    _world.clear()
+    _world.update(world)
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def _json_response(start_response: Callable, status: int, payload: Any) -> Iterable[bytes]:
+    body = json.dumps(payload, default=str).encode("utf-8")
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+              409: "Conflict"}.get(status, "Error")
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _read_json(environ: dict) -> dict:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(length) if length else b""
+    if not raw.strip():
+        return {}
+    try:
+        doc = json.loads(raw)
+    except ValueError as e:
+        raise _BadRequest(f"body is not JSON: {e}")
+    if not isinstance(doc, dict):
+        raise _BadRequest("body must be a JSON object")
+    return doc
+
+
+def _query(environ: dict) -> dict[str, str]:
+    from urllib.parse import parse_qs
+
+    return {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+
+def _call_filters(query: dict[str, str]) -> dict:
+    filters: dict[str, Any] = {
+        k: query[k]
+        for k in ("service", "operation", "principal_contains", "account", "outcome")
+        if query.get(k)
+    }
+    if query.get("since"):
+        try:
+            filters["since"] = int(query["since"])
+        except ValueError:
+            raise _BadRequest("since must be an integer")
+    return filters
+
+
+def _codedeploy_backend(account: str, region: str) -> Any:
+    from moto.codedeploy.models import codedeploy_backends
+
+    return codedeploy_backends[account][region]
+
+
+def _deployment_summary(deployment: Any) -> dict:
+    return {
+        "deploymentId": deployment.deployment_id,
+        "status": deployment.status,
+        "applicationName": deployment.application_name,
+        "deploymentGroupName": deployment.deployment_group_name,
+    }
+
+
+def _production_account() -> Optional[str]:
+    return (_world.get("accounts") or {}).get("production")
+
+
+def _behaviour(method: str, environ: dict) -> Any:
+    doc = _read_json(environ) if method == "POST" else dict(_query(environ))
+    account = doc.pop("account", None) or _production_account()
+    application = doc.pop("applicationName", None)
+    group = doc.pop("deploymentGroupName", None)
+    if (application is None) != (group is None):
+        raise _BadRequest("give both applicationName and deploymentGroupName, or neither")
+    registry = codedeploy_behaviour.BEHAVIOURS
+    if method == "GET":
+        current = registry.get(account, application, group) if group else registry.default
+    else:
+        try:
+            current = registry.update(doc, account=account, application=application, group=group)
+        except (ValueError, TypeError) as e:
+            raise _BadRequest(str(e))
+        log.info("codedeploy behaviour for %s/%s/%s: mode=%s in-progress-after=%ss "
+                 "complete-after=%ss", account, application or "*", group or "*",
+                 current.mode, current.in_progress_after, current.complete_after)
+    scope = {"account": account, "applicationName": application, "deploymentGroupName": group}
+    return {"scope": scope if group else "default", "behaviour": current.to_json()}
+
+
+def _complete(environ: dict) -> Any:
+    from moto.codedeploy.exceptions import DeploymentDoesNotExistException
+
+    doc = _read_json(environ)
+    account = doc.get("account") or _production_account()
+    deployment_id = doc.get("deploymentId")
+    if not deployment_id:
+        raise _BadRequest("deploymentId is required")
+    backend = _codedeploy_backend(account, doc.get("region") or DEFAULT_REGION)
+    try:
+        deployment = codedeploy_lifecycle.force_complete(
+            backend,
+            deployment_id,
+            doc.get("status", "Succeeded"),
+            error_code=doc.get("errorCode"),
+            error_message=doc.get("errorMessage"),
+        )
+    except DeploymentDoesNotExistException:
+        raise _BadRequest(f"no deployment {deployment_id} in account {account}", 404)
+    except ValueError as e:
+        raise _BadRequest(str(e), 409)
+    return _deployment_summary(deployment)
+
+
+def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """The control API as a WSGI application."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    route = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX):].rstrip("/") or "/"
+    try:
+        if route == "/health" and method == "GET":
+            return _json_response(start_response, 200, {"ok": True})
+        if route == "/world" and method == "GET":
+            return _json_response(start_response, 200, _world)
+        if route == "/calls" and method == "GET":
+            return _json_response(start_response, 200, CALLS.query(**_call_filters(_query(environ))))
+        if route == "/counters" and method == "GET":
+            return _json_response(start_response, 200, CALLS.counters(**_call_filters(_query(environ))))
+        if route == "/reset-counters" and method == "POST":
+            return _json_response(start_response, 200, {"dropped": CALLS.reset()})
+        if route == "/codedeploy/behaviour" and method in ("GET", "POST"):
+            return _json_response(start_response, 200, _behaviour(method, environ))
+        if route == "/codedeploy/complete" and method == "POST":
+            return _json_response(start_response, 200, _complete(environ))
+        known = {"/health", "/world", "/calls", "/counters", "/reset-counters",
+                 "/codedeploy/behaviour", "/codedeploy/complete"}
+        if route in known:
+            return _json_response(start_response, 405, {"error": f"{method} not allowed on {route}"})
+        return _json_response(start_response, 404, {"error": f"no control endpoint {route}"})
+    except _BadRequest as e:
+        return _json_response(start_response, e.status, {"error": str(e)})

@@ -1,0 +1,316 @@
+"""A record of every AWS request the emulator served, for ``/_crossdeploy/calls`` and
+``/_crossdeploy/counters``.
+
+Two cooperating pieces, both in the request's own thread (moto's server is threaded,
+one thread per request):
+
+- ``RecordingMiddleware`` (WSGI, outermost) opens a record for each AWS request, lets
+  moto handle it, then sets the outcome from the HTTP status and the error code in the
+  response (``__type`` / ``x-amzn-ErrorType`` / ``<Code>``; for bodiless HEAD errors the
+  status: 403 -> AccessDenied, 404 -> NotFound);
+- ``install()`` wraps moto's ``ActionAuthenticatorMixin._authenticate_and_authorize_action``,
+  the one place every service passes through with the request already parsed, to fill
+  in service, operation, caller account and principal, and a *whitelist* of parameters.
+
+Secrets never enter a record: for ``sts:AssumeRole`` only RoleArn, RoleSessionName and
+DurationSeconds are kept (never ExternalId, Policy or tokens); signatures, access keys
+and session tokens are never read into it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from typing import Any, Callable, Iterable, Optional
+from urllib.parse import parse_qs
+
+from . import CONTROL_PREFIX, identity
+
+MAX_RECORDS = 200_000
+
+# Parameters kept per service (request parameter names as the service spells them).
+_PARAM_WHITELIST = {
+    "sts": ("RoleArn", "RoleSessionName", "DurationSeconds"),
+    "codedeploy": (
+        "applicationName",
+        "deploymentGroupName",
+        "deploymentId",
+        "deploymentIds",
+        "deploymentConfigName",
+        "description",
+        "includeOnlyStatuses",
+        "autoRollbackEnabled",
+    ),
+    "iam": ("UserName", "RoleName", "PolicyArn"),
+}
+_NEVER = {"ExternalId", "Policy", "SecretAccessKey", "SessionToken", "TokenCode", "SerialNumber"}
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+
+
+class CallLog:
+    """Thread-safe, append-only (until reset) list of call records."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[dict] = []
+        self._seq = 0
+
+    def append(self, record: dict) -> None:
+        with self._lock:
+            self._seq += 1
+            record["seq"] = self._seq
+            self._records.append(record)
+            if len(self._records) > MAX_RECORDS:
+                del self._records[: len(self._records) - MAX_RECORDS]
+
+    def reset(self) -> int:
+        with self._lock:
+            dropped = len(self._records)
+            self._records.clear()
+            return dropped
+
+    def query(
+        self,
+        service: Optional[str] = None,
+        operation: Optional[str] = None,
+        principal_contains: Optional[str] = None,
+        account: Optional[str] = None,
+        outcome: Optional[str] = None,
+        since: Optional[int] = None,
+    ) -> list[dict]:
+        with self._lock:
+            records = list(self._records)
+
+        def keep(r: dict) -> bool:
+            if service and r.get("service") != service:
+                return False
+            if operation and r.get("operation") != operation:
+                return False
+            if principal_contains and principal_contains not in (r.get("principal") or ""):
+                return False
+            if account and r.get("account") != account:
+                return False
+            if outcome and r.get("outcome") != outcome:
+                return False
+            if since is not None and r["seq"] <= since:
+                return False
+            return True
+
+        return [dict(r) for r in records if keep(r)]
+
+    def counters(self, **filters: Any) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.query(**filters):
+            key = f"{r.get('service')}:{r.get('operation')}"
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._seq
+
+
+CALLS = CallLog()
+
+_current = threading.local()
+
+
+# --------------------------------------------------------------------------- moto hook
+
+
+def _whitelisted_params(response: Any, service: str) -> dict:
+    keep = _PARAM_WHITELIST.get(service, ())
+    params: dict[str, Any] = {}
+    sources = []
+    parsed = getattr(response, "params", None)
+    if isinstance(parsed, dict):
+        sources.append(parsed)
+    data = getattr(response, "data", None)
+    if isinstance(data, dict):
+        sources.append(data)
+    for name in keep:
+        if name in _NEVER:
+            continue
+        for source in sources:
+            if name in source:
+                value = source[name]
+                if isinstance(value, list) and len(value) == 1 and service != "codedeploy":
+                    value = value[0]
+                params[name] = value
+                break
+    return params
+
+
+def _s3_operation(method: str, has_key: bool, query: dict, iam_action: str) -> str:
+    """API operation name of an S3 request (moto only knows the IAM action)."""
+    if has_key:
+        if method == "HEAD":
+            return "HeadObject"
+        if method == "GET" and iam_action in ("GetObject", "GetObjectVersion"):
+            return "GetObject"
+        if method == "DELETE" and iam_action in ("DeleteObject", "DeleteObjectVersion"):
+            return "DeleteObject"
+        return iam_action
+    if method == "HEAD":
+        return "HeadBucket"
+    if method == "GET" and iam_action == "ListBucket":
+        return "ListObjectsV2" if "list-type" in query else "ListObjects"
+    if iam_action == "ListBucketVersions":
+        return "ListObjectVersions"
+    return iam_action
+
+
+def _annotate(response: Any, resource: str) -> None:
+    record = getattr(_current, "record", None)
+    if record is None:
+        return
+    service = getattr(response, "service_name", None) or record.get("service")
+    action = response._get_action()
+    if isinstance(action, list):
+        action = action[0]
+    operation = action
+    params = {}
+    if service == "s3":
+        arn_tail = resource.split(":::", 1)[-1] if resource else ""
+        bucket, _, key = arn_tail.partition("/")
+        query = getattr(response, "querystring", {}) or {}
+        operation = _s3_operation(response.method, bool(key), query, action)
+        if bucket and bucket != "*":
+            params["Bucket"] = bucket
+        if key:
+            params["Key"] = key
+        version = query.get("versionId")
+        if version:
+            params["VersionId"] = version[0] if isinstance(version, list) else version
+    else:
+        params = _whitelisted_params(response, service)
+    caller = identity.caller_of_response(response)
+    record.update(
+        service=service,
+        operation=operation,
+        account=getattr(response, "current_account", None),
+        principal=caller.arn if caller else None,
+        params=params,
+    )
+
+
+_installed = False
+
+
+def install() -> None:
+    """Wrap moto's authorization entry point to annotate the current record."""
+    global _installed
+    if _installed:
+        return
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        try:
+            _annotate(self, resource)
+        except Exception:  # bookkeeping must never change a response
+            pass
+        return original(self, iam_request_cls, resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
+    _installed = True
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+def _error_code(status: int, headers: list, body: bytes) -> str:
+    for name, value in headers:
+        if name.lower() == "x-amzn-errortype" and value:
+            return value.split(":", 1)[0].split("#")[-1]
+    if body:
+        stripped = body.lstrip()
+        if stripped.startswith(b"{"):
+            try:
+                doc = json.loads(stripped)
+                code = doc.get("__type") or doc.get("code") or doc.get("Code")
+                if code:
+                    return str(code).split("#")[-1]
+            except ValueError:
+                pass
+        match = _XML_CODE.search(body)
+        if match:
+            return match.group(1).decode("utf-8", "replace")
+    return {400: "BadRequest", 403: "AccessDenied", 404: "NotFound"}.get(status, f"HTTP{status}")
+
+
+def _fallback_operation(environ: dict) -> Optional[str]:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    return action[0] if action else None
+
+
+class RecordingMiddleware:
+    """Outermost WSGI layer: routes /_crossdeploy to the control API, refuses
+    /moto-api, and keeps one record per AWS request."""
+
+    def __init__(self, app: Callable, control_app: Callable):
+        self.app = app
+        self.control_app = control_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+            return self.control_app(environ, start_response)
+        if path.startswith("/moto-api"):
+            # moto's own API can reset every backend (erasing the seeded world) or turn
+            # IAM enforcement off (/moto-api/reset-auth): not available here.
+            body = b'{"error": "moto-api is disabled in the crossdeploy emulator"}'
+            start_response("404 Not Found", [("Content-Type", "application/json"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", "") or "")
+        record: dict = {
+            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "service": scope.group(2) if scope else None,
+            "operation": _fallback_operation(environ),
+            "account": None,
+            "principal": None,
+            "outcome": None,
+            "httpStatus": None,
+            "params": {},
+        }
+        _current.record = record
+        captured: dict = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = headers
+            return start_response(status, headers, exc_info)
+
+        try:
+            result = self.app(environ, capture)
+            status = captured.get("status", 500)
+            if status >= 400:
+                try:
+                    body = b"".join(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+                record["outcome"] = _error_code(status, captured.get("headers", []), body)
+                result = [body]
+            else:
+                record["outcome"] = "ok"
+            record["httpStatus"] = status
+            return result
+        except Exception:
+            record["outcome"] = "InternalError"
+            record["httpStatus"] = 500
+            raise
+        finally:
+            _current.record = None
+            CALLS.append(record)

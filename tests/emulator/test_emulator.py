@@ -1,0 +1,754 @@
+"""Tests of the crossdeploy AWS emulator itself (not of the operator).
+
+Run:  PY=$(tests/emulator/setup-venv.sh) && $PY -m pytest tests/emulator -q
+
+Every AWS request goes through boto3 with real SigV4 signatures against an emulator
+started by a fixture (``python -m crossdeploy_emulator --port 0 --exit-on-stdin-eof``)
+on a free port.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
+CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"},
+                       s3={"addressing_style": "path"})
+
+
+# --------------------------------------------------------------------------- harness
+
+
+def start_emulator(extra_env: dict | None = None, args: tuple = ()) -> tuple[subprocess.Popen, dict, float]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(HERE) + os.pathsep + env.get("PYTHONPATH", "")
+    for name in list(env):
+        if name.startswith("AWS_"):
+            env.pop(name)  # the emulator must not depend on the developer's AWS setup
+    env.update(extra_env or {})
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crossdeploy_emulator", "--port", "0", "--exit-on-stdin-eof", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=HERE,
+    )
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    if not ready:
+        proc.kill()
+        raise RuntimeError("emulator did not print its startup line within 60 s")
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"emulator exited early with {proc.wait()}")
+    return proc, json.loads(line), time.monotonic() - started
+
+
+def stop_emulator(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.stdin.close()  # --exit-on-stdin-eof
+        try:
+            return proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    return proc.returncode
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    proc, world, elapsed = start_emulator()
+    print(f"\nemulator start-to-ready: {elapsed:.2f}s", file=sys.stderr)
+    yield world
+    assert stop_emulator(proc) == 0
+
+
+@pytest.fixture(scope="session")
+def world(emulator):
+    return emulator
+
+
+def client(world: dict, service: str, key_id: str, secret: str, token: str | None = None):
+    return boto3.client(
+        service,
+        endpoint_url=world["endpoint"],
+        region_name=world["region"],
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=CLIENT_CONFIG,
+    )
+
+
+def as_user(world: dict, who: str, service: str):
+    ident = world["identities"][who]
+    return client(world, service, ident["accessKeyId"], ident["secretAccessKey"])
+
+
+def assume(world: dict, role_key: str, session: str | None = None, external_id: str | None = "DEFAULT",
+           who: str = "operator") -> dict:
+    kwargs = {"RoleArn": world["roles"].get(role_key, role_key),
+              "RoleSessionName": session or f"t-{uuid.uuid4().hex[:12]}"}
+    if external_id == "DEFAULT":
+        kwargs["ExternalId"] = world["externalId"]
+    elif external_id is not None:
+        kwargs["ExternalId"] = external_id
+    return as_user(world, who, "sts").assume_role(**kwargs)
+
+
+def as_role(world: dict, role_key: str, service: str, session: str | None = None):
+    creds = assume(world, role_key, session)["Credentials"]
+    return client(world, service, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+
+def error_of(excinfo) -> tuple[str, str, int]:
+    err = excinfo.value.response
+    return (err["Error"].get("Code"), err["Error"].get("Message", ""),
+            err["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def control(world: dict, path: str, body: dict | None = None, method: str | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(world["controlUrl"] + path, data=data,
+                                 method=method or ("POST" if data is not None else "GET"),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def new_group(world: dict, name: str | None = None, **extra) -> str:
+    """Each lifecycle test uses its own deployment group (one active deployment per group)."""
+    name = name or f"g-{uuid.uuid4().hex[:10]}"
+    as_user(world, "prodAdmin", "codedeploy").create_deployment_group(
+        applicationName=world["codedeploy"]["applicationName"], deploymentGroupName=name,
+        serviceRoleArn=world["codedeploy"]["serviceRoleArn"], **extra)
+    return name
+
+
+def revision(world: dict, key: str = "webapp/webapp-1.0.0.zip", bucket: str = "revisions") -> dict:
+    b = world["buckets"][bucket]
+    return {"revisionType": "S3", "s3Location": {
+        "bucket": b["name"], "key": key, "bundleType": "zip",
+        "version": b["objects"][key]["versionId"], "eTag": b["objects"][key]["eTag"].strip('"')}}
+
+
+def wait_status(cd, deployment_id: str, wanted: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        info = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        if not seen or seen[-1] != info["status"]:
+            seen.append(info["status"])
+        if info["status"] == wanted:
+            return info
+        time.sleep(0.05)
+    raise AssertionError(f"{deployment_id} never reached {wanted}; saw {seen}")
+
+
+# --------------------------------------------------------------------------- startup
+
+
+def test_startup_line_describes_the_world(world):
+    assert world["region"] == "us-east-1"
+    assert world["endpoint"].startswith("http://127.0.0.1:")
+    assert world["accounts"] == {"development": "111111111111", "production": "222222222222",
+                                 "untrustedThirdParty": "333333333333"}
+    assert world["externalId"] == "xd-test-8c1f"
+    assert set(world["identities"]) == {"operator", "devAdmin", "prodAdmin"}
+    assert world["identities"]["operator"]["arn"] == "arn:aws:iam::111111111111:user/crossdeploy-operator"
+    assert world["roles"]["deployer"] == "arn:aws:iam::222222222222:role/CrossDeployDeployer"
+    for bucket in ("revisions", "revisionsNoGrant"):
+        objs = world["buckets"][bucket]["objects"]
+        assert set(objs) == {"webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"}
+        assert all(o["versionId"] for o in objs.values())
+    assert world["codedeploy"]["applicationName"] == "webapp"
+    assert world["codedeploy"]["deploymentGroupName"] == "webapp-prod"
+    status, same = control(world, "/world")
+    assert status == 200 and same == world
+
+
+def test_one_stdout_line_env_timings_and_sigterm():
+    proc, world, _ = start_emulator({"CROSSDEPLOY_EMULATOR_CD_IN_PROGRESS_AFTER": "0.1",
+                                     "CROSSDEPLOY_EMULATOR_CD_COMPLETE_AFTER": "0.2"})
+    try:
+        assert world["codedeploy"]["lifecycle"]["inProgressAfterSeconds"] == 0.1
+        assert world["codedeploy"]["lifecycle"]["completeAfterSeconds"] == 0.2
+        as_user(world, "operator", "sts").get_caller_identity()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert proc.stdout.read() == b""  # nothing after the startup line
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_exits_on_stdin_eof():
+    proc, world, _ = start_emulator()
+    proc.stdin.close()
+    assert proc.wait(10) == 0
+
+
+# --------------------------------------------------------------------------- SigV4 + STS
+
+
+def test_operator_identity(world):
+    ident = as_user(world, "operator", "sts").get_caller_identity()
+    assert ident["Account"] == "111111111111"
+    assert ident["Arn"] == "arn:aws:iam::111111111111:user/crossdeploy-operator"
+
+
+def test_bad_signature_is_rejected(world):
+    op = world["identities"]["operator"]
+    sts = client(world, "sts", op["accessKeyId"], "x" * 40)
+    with pytest.raises(ClientError) as e:
+        sts.get_caller_identity()
+    assert error_of(e)[0] == "SignatureDoesNotMatch"
+    s3 = client(world, "s3", op["accessKeyId"], "x" * 40)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket="crossdeploy-revisions", Key="webapp/webapp-1.0.0.zip")
+    assert error_of(e)[2] == 403
+    cd = client(world, "codedeploy", world["identities"]["prodAdmin"]["accessKeyId"], "y" * 40)
+    with pytest.raises(ClientError) as e:
+        cd.list_applications()
+    assert error_of(e)[0] == "InvalidSignatureException"
+
+
+def test_unknown_access_key_is_rejected(world):
+    with pytest.raises(ClientError) as e:
+        client(world, "sts", "AKIAUNKNOWNKEY000000", "z" * 40).get_caller_identity()
+    assert error_of(e)[0] == "InvalidClientTokenId"
+
+
+def test_assume_role_with_right_external_id(world):
+    resp = assume(world, "deployer", session="right-extid")
+    assert resp["AssumedRoleUser"]["Arn"] == \
+        "arn:aws:sts::222222222222:assumed-role/CrossDeployDeployer/right-extid"
+    creds = resp["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    sts = client(world, "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    ident = sts.get_caller_identity()
+    assert ident["Account"] == "222222222222"
+    assert ident["Arn"] == "arn:aws:sts::222222222222:assumed-role/CrossDeployDeployer/right-extid"
+
+
+@pytest.mark.parametrize("external_id", ["wrong-extid", None])
+def test_assume_role_with_wrong_or_missing_external_id_is_denied(world, external_id):
+    with pytest.raises(ClientError) as e:
+        assume(world, "deployer", external_id=external_id)
+    code, message, status = error_of(e)
+    assert (code, status) == ("AccessDenied", 403)
+    assert message == ("User: arn:aws:iam::111111111111:user/crossdeploy-operator is not authorized "
+                       "to perform: sts:AssumeRole on resource: "
+                       "arn:aws:iam::222222222222:role/CrossDeployDeployer")
+
+
+def test_assume_untrusted_role_is_denied(world):
+    with pytest.raises(ClientError) as e:
+        assume(world, "untrusted")
+    code, message, _ = error_of(e)
+    assert code == "AccessDenied"
+    assert message.endswith("sts:AssumeRole on resource: arn:aws:iam::222222222222:role/CrossDeployUntrusted")
+
+
+def test_assume_missing_role_is_denied(world):
+    with pytest.raises(ClientError) as e:
+        assume(world, "arn:aws:iam::222222222222:role/DoesNotExist")
+    assert error_of(e)[0] == "AccessDenied"
+
+
+def test_trust_by_account_root_and_identity_policy_both_required(world):
+    """A role trusting 111111111111:root: the operator (allowed sts:AssumeRole) gets in;
+    a dev user without an identity policy does not, although the trust policy matches."""
+    iam_prod = as_user(world, "prodAdmin", "iam")
+    role_name = f"TrustsDevRoot{uuid.uuid4().hex[:6]}"
+    iam_prod.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+            "Action": "sts:AssumeRole"}]}))
+    arn = f"arn:aws:iam::222222222222:role/{role_name}"
+    assert assume(world, arn, external_id=None)["AssumedRoleUser"]["Arn"].startswith(
+        f"arn:aws:sts::222222222222:assumed-role/{role_name}/")
+
+    iam_dev = as_user(world, "devAdmin", "iam")
+    user = f"no-perms-{uuid.uuid4().hex[:6]}"
+    iam_dev.create_user(UserName=user)
+    key = iam_dev.create_access_key(UserName=user)["AccessKey"]
+    sts = client(world, "sts", key["AccessKeyId"], key["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=arn, RoleSessionName="nope")
+    assert error_of(e)[0] == "AccessDenied"
+
+
+def test_session_tags_need_tag_session_in_trust_policy(world):
+    tags = [{"Key": "crossdeploy.io/namespace", "Value": "team-a"}]
+    sts = as_user(world, "operator", "sts")
+    sts.assume_role(RoleArn=world["roles"]["deployer"], RoleSessionName="tagged",
+                    ExternalId=world["externalId"], Tags=tags)  # deployer trusts TagSession
+    role_name = f"NoTagSession{uuid.uuid4().hex[:6]}"
+    as_user(world, "prodAdmin", "iam").create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": world["identities"]["operator"]["arn"]},
+            "Action": "sts:AssumeRole"}]}))
+    arn = f"arn:aws:iam::222222222222:role/{role_name}"
+    sts.assume_role(RoleArn=arn, RoleSessionName="untagged")
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=arn, RoleSessionName="tagged", Tags=tags)
+    assert error_of(e)[0] == "AccessDenied"
+
+
+def test_duration_above_max_session_duration_is_rejected(world):
+    sts = as_user(world, "operator", "sts")
+    sts.assume_role(RoleArn=world["roles"]["deployer"], RoleSessionName="dur", ExternalId=world["externalId"],
+                    DurationSeconds=3600)
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=world["roles"]["deployer"], RoleSessionName="dur",
+                        ExternalId=world["externalId"], DurationSeconds=7200)
+    assert error_of(e)[0] == "ValidationError"
+
+
+# --------------------------------------------------------------------------- S3 bucket policy
+
+KEY1 = "webapp/webapp-1.0.0.zip"
+
+
+def test_deployer_reads_granted_bucket(world):
+    s3 = as_role(world, "deployer", "s3")
+    bucket = world["buckets"]["revisions"]
+    head = s3.head_object(Bucket=bucket["name"], Key=KEY1)
+    assert head["ContentLength"] == bucket["objects"][KEY1]["size"]
+    assert head["VersionId"] == bucket["objects"][KEY1]["versionId"]
+    body = s3.get_object(Bucket=bucket["name"], Key=KEY1,
+                         VersionId=bucket["objects"][KEY1]["versionId"])["Body"].read()
+    assert "appspec.yml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+    listed = s3.list_objects_v2(Bucket=bucket["name"], Prefix="webapp/")
+    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket["name"])["Policy"])
+    assert policy["Statement"][0]["Sid"] == "Cross-account permissions"
+    s3.head_bucket(Bucket=bucket["name"])
+
+
+def test_deployer_is_denied_on_bucket_without_grant(world):
+    s3 = as_role(world, "deployer", "s3")
+    name = world["buckets"]["revisionsNoGrant"]["name"]
+    for call in (lambda: s3.head_object(Bucket=name, Key=KEY1),
+                 lambda: s3.get_object(Bucket=name, Key=KEY1),
+                 lambda: s3.list_objects_v2(Bucket=name)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e)[2] == 403
+
+
+def test_role_without_s3_permission_is_denied(world):
+    s3 = as_role(world, "noS3", "s3")
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket="crossdeploy-revisions", Key=KEY1)
+    assert error_of(e)[2] == 403
+
+
+def test_same_account_needs_no_bucket_policy(world):
+    s3 = as_user(world, "operator", "s3")
+    s3.head_object(Bucket="crossdeploy-revisions-nogrant", Key=KEY1)
+
+
+def test_bucket_policy_wildcards_account_root_and_explicit_deny(world):
+    admin = as_user(world, "devAdmin", "s3")
+    name = f"xd-policy-{uuid.uuid4().hex[:8]}"
+    admin.create_bucket(Bucket=name)
+    admin.put_object(Bucket=name, Key="open/a.zip", Body=b"a")
+    admin.put_object(Bucket=name, Key="secret/b.zip", Body=b"b")
+    admin.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "s3:GetObj*",
+         "Resource": f"arn:aws:s3:::{name}/*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{name}/secret/*"},
+    ]}))
+    s3 = as_role(world, "deployer", "s3")
+    assert s3.get_object(Bucket=name, Key="open/a.zip")["Body"].read() == b"a"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=name, Key="secret/b.zip")  # explicit deny wins
+    assert error_of(e)[:2] == ("AccessDenied", "Access Denied")
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=name)  # s3:ListBucket not granted
+    assert error_of(e)[0] == "AccessDenied"
+    # explicit deny applies to the owner account as well
+    with pytest.raises(ClientError) as e:
+        admin.get_object(Bucket=name, Key="secret/b.zip")
+    assert error_of(e)[2] == 403
+
+
+# --------------------------------------------------------------------------- CodeDeploy
+
+
+def test_codedeploy_reads_and_missing_resources(world):
+    cd = as_role(world, "deployer", "codedeploy")
+    app = cd.get_application(applicationName="webapp")["application"]
+    assert app["computePlatform"] == "Server"
+    group = cd.get_deployment_group(applicationName="webapp", deploymentGroupName="webapp-prod")
+    assert group["deploymentGroupInfo"]["serviceRoleArn"] == world["codedeploy"]["serviceRoleArn"]
+    with pytest.raises(ClientError) as e:
+        cd.create_deployment(applicationName="nosuchapp", deploymentGroupName="webapp-prod",
+                             revision=revision(world))
+    assert error_of(e)[0] == "ApplicationDoesNotExistException"
+    with pytest.raises(ClientError) as e:
+        cd.create_deployment(applicationName="webapp", deploymentGroupName="nosuchgroup",
+                             revision=revision(world))
+    assert error_of(e)[0] == "DeploymentGroupDoesNotExistException"
+    with pytest.raises(ClientError) as e:
+        cd.get_deployment_group(applicationName="webapp", deploymentGroupName="nosuchgroup")
+    assert error_of(e)[0] == "DeploymentGroupDoesNotExistException"
+
+
+def test_role_without_codedeploy_permission_is_denied(world):
+    session = "no-cd"
+    cd = as_role(world, "noCodeDeploy", "codedeploy", session=session)
+    with pytest.raises(ClientError) as e:
+        cd.create_deployment(applicationName="webapp", deploymentGroupName="webapp-prod",
+                             revision=revision(world))
+    code, message, _ = error_of(e)
+    assert code == "AccessDeniedException"  # JSON protocol: parseable by the SDKs
+    assert message == ("User: arn:aws:sts::222222222222:assumed-role/CrossDeployNoCodeDeploy/"
+                       f"{session} is not authorized to perform: codedeploy:CreateDeployment")
+
+
+def test_deployment_lifecycle_succeeds(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    rev = revision(world)
+    rollback = {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
+    before = datetime.now(timezone.utc)
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=rev,
+                                  description="crossdeploy marker uid=1234 rev=abcd",
+                                  autoRollbackConfiguration=rollback,
+                                  fileExistsBehavior="OVERWRITE")["deploymentId"]
+    assert DEPLOYMENT_ID.match(dep_id), dep_id
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["status"] == "Created"
+    assert info["deploymentOverview"]["Pending"] == 1
+    assert "startTime" not in info and "completeTime" not in info and "errorInformation" not in info
+    info = wait_status(cd, dep_id, "InProgress")
+    assert info["deploymentOverview"]["InProgress"] == 1 and "startTime" in info
+    info = wait_status(cd, dep_id, "Succeeded")
+    assert info["deploymentOverview"]["Succeeded"] == 1
+    assert info["description"] == "crossdeploy marker uid=1234 rev=abcd"
+    assert info["revision"] == rev
+    assert info["autoRollbackConfiguration"] == rollback
+    assert info["fileExistsBehavior"] == "OVERWRITE"
+    assert info["creator"] == "user"
+    assert before - timedelta(seconds=2) <= info["createTime"] <= info["startTime"] <= info["completeTime"]
+    assert info["completeTime"] - info["createTime"] >= timedelta(seconds=1.4)
+    batch = cd.batch_get_deployments(deploymentIds=[dep_id])["deploymentsInfo"]
+    assert [d["status"] for d in batch] == ["Succeeded"]
+    # a later deployment records the previous successful revision
+    dep2 = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                revision=revision(world, "webapp/webapp-2.0.0.zip"))["deploymentId"]
+    assert cd.get_deployment(deploymentId=dep2)["deploymentInfo"]["previousRevision"] == rev
+
+
+def test_second_deployment_while_active_is_refused(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    first = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                 revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:
+        cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                             revision=revision(world, "webapp/webapp-2.0.0.zip"))
+    code, message, status = error_of(e)
+    assert (code, status) == ("DeploymentLimitExceededException", 400)
+    assert message == f"The Deployment Group '{group}' already has an active Deployment '{first}'"
+    wait_status(cd, first, "Succeeded")
+    second = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world, "webapp/webapp-2.0.0.zip"))["deploymentId"]
+    assert second != first
+
+
+def test_concurrent_creates_in_one_group_admit_exactly_one(world):
+    from concurrent.futures import ThreadPoolExecutor
+
+    group = new_group(world)
+    clients = [as_role(world, "deployer", "codedeploy") for _ in range(6)]
+
+    def create(cd):
+        try:
+            return cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                        revision=revision(world))["deploymentId"]
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(create, clients))
+    winners = [r for r in results if r.startswith("d-")]
+    assert len(winners) == 1, results
+    assert sorted(set(results) - set(winners)) == ["DeploymentLimitExceededException"]
+
+
+def test_deployment_group_reports_last_deployments(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    info = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)["deploymentGroupInfo"]
+    assert "lastAttemptedDeployment" not in info and "lastSuccessfulDeployment" not in info
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.05, "completeAfterSeconds": 0.1})
+    dep = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                               revision=revision(world))["deploymentId"]
+    wait_status(cd, dep, "Succeeded")
+    info = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)["deploymentGroupInfo"]
+    assert info["lastSuccessfulDeployment"]["deploymentId"] == dep
+    assert info["lastAttemptedDeployment"]["status"] == "Succeeded"
+    assert info["targetRevision"] == revision(world)
+
+
+def test_stop_deployment(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    resp = cd.stop_deployment(deploymentId=dep_id)
+    assert resp["status"] == "Pending" and resp["statusMessage"]
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["status"] == "Stopped"
+    assert info["errorInformation"]["code"] == "MANUAL_STOP"
+    assert "completeTime" in info and "rollbackInfo" not in info
+    time.sleep(1.6)  # stays stopped past its planned completion
+    assert cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"] == "Stopped"
+    with pytest.raises(ClientError) as e:
+        cd.stop_deployment(deploymentId=dep_id)
+    assert error_of(e)[0] == "DeploymentAlreadyCompletedException"
+    with pytest.raises(ClientError) as e:
+        cd.stop_deployment(deploymentId="d-NOSUCHDEP")
+    assert error_of(e)[0] == "DeploymentDoesNotExistException"
+    # the group is free again
+    cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=revision(world))
+
+
+def test_stop_with_auto_rollback_redeploys_last_good_revision(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    good = revision(world)
+    first = cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=good)["deploymentId"]
+    wait_status(cd, first, "Succeeded")
+    second = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world, "webapp/webapp-2.0.0.zip"))["deploymentId"]
+    cd.stop_deployment(deploymentId=second, autoRollbackEnabled=True)
+    info = cd.get_deployment(deploymentId=second)["deploymentInfo"]
+    assert info["status"] == "Stopped"
+    rollback_id = info["rollbackInfo"]["rollbackDeploymentId"]
+    assert DEPLOYMENT_ID.match(rollback_id)
+    rb = wait_status(cd, rollback_id, "Succeeded")
+    assert rb["creator"] == "codeDeployRollback"
+    assert rb["revision"] == good
+    assert rb["rollbackInfo"]["rollbackTriggeringDeploymentId"] == second
+
+
+def test_fail_behaviour(world):
+    group = new_group(world)
+    status, body = control(world, "/codedeploy/behaviour", {
+        "account": "222222222222", "applicationName": "webapp", "deploymentGroupName": group,
+        "mode": "fail", "errorCode": "HEALTH_CONSTRAINTS", "errorMessage": "2 of 2 instances failed",
+        "inProgressAfterSeconds": 0.1, "completeAfterSeconds": 0.4})
+    assert status == 200 and body["behaviour"]["mode"] == "fail"
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    info = wait_status(cd, dep_id, "Failed", timeout=5)
+    assert info["errorInformation"] == {"code": "HEALTH_CONSTRAINTS", "message": "2 of 2 instances failed"}
+    assert info["deploymentOverview"]["Failed"] == 1
+    assert info["completeTime"] - info["createTime"] < timedelta(seconds=1.2)
+
+
+def test_failure_with_auto_rollback_starts_rollback(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    good = revision(world)
+    first = cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=good)["deploymentId"]
+    wait_status(cd, first, "Succeeded")
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "mode": "fail", "completeAfterSeconds": 0.3,
+                                             "inProgressAfterSeconds": 0.1})
+    bad = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                               revision=revision(world, "webapp/webapp-2.0.0.zip"),
+                               autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+                               )["deploymentId"]
+    info = wait_status(cd, bad, "Failed", timeout=5)
+    rb = wait_status(cd, info["rollbackInfo"]["rollbackDeploymentId"], "Succeeded", timeout=5)
+    assert rb["revision"] == good
+
+
+def test_hold_then_complete_through_control_api(world):
+    group = new_group(world)
+    control(world, "/codedeploy/behaviour", {"account": "222222222222", "applicationName": "webapp",
+                                             "deploymentGroupName": group, "mode": "hold",
+                                             "inProgressAfterSeconds": 0.05})
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    wait_status(cd, dep_id, "InProgress")
+    time.sleep(1.7)  # longer than the default completion delay
+    assert cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"] == "InProgress"
+    status, body = control(world, "/codedeploy/complete", {"account": "222222222222", "deploymentId": dep_id,
+                                                           "status": "Failed", "errorCode": "TIMEOUT",
+                                                           "errorMessage": "held then failed"})
+    assert status == 200 and body["status"] == "Failed"
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["status"] == "Failed"
+    assert info["errorInformation"] == {"code": "TIMEOUT", "message": "held then failed"}
+    status, body = control(world, "/codedeploy/complete", {"deploymentId": dep_id, "status": "Succeeded"})
+    assert status == 409
+
+
+def test_list_deployments_filters(world):
+    group = new_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    t0 = datetime.now(timezone.utc) - timedelta(seconds=1)
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+
+    def listed(**kw):
+        return cd.list_deployments(applicationName="webapp", deploymentGroupName=group, **kw)["deployments"]
+
+    assert listed() == [dep_id]
+    assert listed(includeOnlyStatuses=["Created", "Queued", "InProgress", "Baking", "Ready"]) == [dep_id]
+    assert listed(includeOnlyStatuses=["Succeeded"]) == []
+    assert listed(createTimeRange={"start": t0}) == [dep_id]
+    assert listed(createTimeRange={"end": t0}) == []
+    wait_status(cd, dep_id, "Succeeded")
+    assert listed(includeOnlyStatuses=["Succeeded"]) == [dep_id]
+    assert dep_id in cd.list_deployments()["deployments"]
+
+
+# --------------------------------------------------------------------------- control API
+
+
+def test_calls_and_counters(world):
+    session = f"count-{uuid.uuid4().hex[:8]}"
+    _, before = control(world, "/counters?principal_contains=crossdeploy-operator")
+    assume(world, "deployer", session=session)
+    with pytest.raises(ClientError):
+        assume(world, "deployer", session=session + "-bad", external_id="wrong")
+    creds = assume(world, "deployer", session=session)["Credentials"]
+    cd = client(world, "codedeploy", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    cd.get_application(applicationName="webapp")
+
+    _, after = control(world, "/counters?principal_contains=crossdeploy-operator")
+    assert after["sts:AssumeRole"] - before.get("sts:AssumeRole", 0) == 3
+
+    _, calls = control(world, "/calls?service=sts&operation=AssumeRole&principal_contains=crossdeploy-operator")
+    mine = [c for c in calls if c["params"].get("RoleSessionName", "").startswith(session)]
+    assert len(mine) == 3
+    assert [c["outcome"] for c in mine] == ["ok", "AccessDenied", "ok"]
+    for c in mine:
+        assert c["account"] == "111111111111"
+        assert c["principal"] == "arn:aws:iam::111111111111:user/crossdeploy-operator"
+        assert set(c["params"]) <= {"RoleArn", "RoleSessionName", "DurationSeconds"}
+        assert c["params"]["RoleArn"] == world["roles"]["deployer"]
+
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    assert [(c["service"], c["operation"], c["account"], c["outcome"]) for c in calls] == [
+        ("codedeploy", "GetApplication", "222222222222", "ok")]
+    assert calls[0]["principal"] == f"arn:aws:sts::222222222222:assumed-role/CrossDeployDeployer/{session}"
+
+    _, everything = control(world, "/calls")
+    assert world["externalId"] not in json.dumps(everything)
+    _, counters = control(world, "/counters")
+    assert world["externalId"] not in json.dumps(counters)
+
+
+def test_calls_record_s3_operations_and_since(world):
+    _, calls = control(world, "/calls")
+    since = max((c["seq"] for c in calls), default=0)
+    s3 = as_role(world, "deployer", "s3", session="s3-ops")
+    s3.head_object(Bucket="crossdeploy-revisions", Key=KEY1)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="crossdeploy-revisions-nogrant", Key=KEY1)
+    s3.list_objects_v2(Bucket="crossdeploy-revisions")
+    _, calls = control(world, f"/calls?service=s3&since={since}&principal_contains=/s3-ops")
+    assert [(c["operation"], c["outcome"], c["params"].get("Bucket")) for c in calls] == [
+        ("HeadObject", "ok", "crossdeploy-revisions"),
+        ("HeadObject", "AccessDenied", "crossdeploy-revisions-nogrant"),
+        ("ListObjectsV2", "ok", "crossdeploy-revisions"),
+    ]
+
+
+def test_reset_counters(world):
+    as_user(world, "operator", "sts").get_caller_identity()
+    status, body = control(world, "/reset-counters", {})
+    assert status == 200 and body["dropped"] >= 1
+    assert control(world, "/counters") == (200, {})
+    as_user(world, "operator", "sts").get_caller_identity()
+    assert control(world, "/counters")[1] == {"sts:GetCallerIdentity": 1}
+
+
+def test_control_api_errors(world):
+    assert control(world, "/nope")[0] == 404
+    with pytest.raises(urllib.error.HTTPError) as e:  # moto's reset would erase the world
+        urllib.request.urlopen(urllib.request.Request(world["endpoint"] + "/moto-api/reset", data=b"",
+                                                      method="POST"), timeout=5)
+    assert e.value.code == 404
+    assert control(world, "/health") == (200, {"ok": True})
+    status, body = control(world, "/codedeploy/behaviour", {"applicationName": "webapp",
+                                                           "deploymentGroupName": "x", "mode": "explode"})
+    assert status == 400 and "mode" in body["error"]
+    assert control(world, "/codedeploy/complete", {"deploymentId": "d-NOSUCHDEP"})[0] == 404
+    status, body = control(world, "/codedeploy/behaviour?applicationName=webapp&deploymentGroupName=webapp-prod")
+    assert status == 200 and body["behaviour"]["mode"] == "succeed"
+
+
+# --------------------------------------------------------------------------- policy evaluator (no server)
+
+
+def test_policy_evaluator_principals_and_conditions():
+    from crossdeploy_emulator.identity import Caller
+    from crossdeploy_emulator.policy import Decision, evaluate
+
+    user = Caller("arn:aws:iam::111111111111:user/op", "111111111111")
+    session = Caller("arn:aws:sts::222222222222:assumed-role/R/s1", "222222222222",
+                     role_arn="arn:aws:iam::222222222222:role/R")
+
+    def trust(principal, condition=None, effect="Allow", key="Principal"):
+        statement = {"Effect": effect, key: principal, "Action": "sts:AssumeRole"}
+        if condition:
+            statement["Condition"] = condition
+        return {"Version": "2012-10-17", "Statement": [statement]}
+
+    def decide(doc, caller, external_id=None):
+        return evaluate(doc, caller=caller, action="sts:assumerole",  # actions are case-insensitive
+                        context={"sts:ExternalId": external_id})
+
+    assert decide(trust({"AWS": "111111111111"}), user) is Decision.ALLOW
+    assert decide(trust({"AWS": "arn:aws:iam::111111111111:root"}), user) is Decision.ALLOW
+    assert decide(trust({"AWS": "arn:aws:iam::222222222222:root"}), user) is Decision.NEUTRAL
+    assert decide(trust({"AWS": ["arn:aws:iam::222222222222:role/R"]}), session) is Decision.ALLOW
+    assert decide(trust({"AWS": "arn:aws:sts::222222222222:assumed-role/R/s1"}), session) is Decision.ALLOW
+    assert decide(trust({"Service": "ec2.amazonaws.com"}), user) is Decision.NEUTRAL
+    assert decide(trust("*"), user) is Decision.ALLOW
+    assert decide(trust({"AWS": "arn:aws:iam::111111111111:user/op"}, key="NotPrincipal"), user) is Decision.NEUTRAL
+    assert decide(trust({"AWS": "arn:aws:iam::111111111111:user/other"}, key="NotPrincipal"), user) is Decision.ALLOW
+    like = {"StringLike": {"sts:ExternalId": "xd-*"}}
+    assert decide(trust("*", like), user, "xd-1") is Decision.ALLOW
+    assert decide(trust("*", like), user, "yd-1") is Decision.NEUTRAL
+    assert decide(trust("*", like), user, None) is Decision.NEUTRAL
+    assert decide(trust("*", {"StringNotEquals": {"sts:ExternalId": "bad"}}), user, None) is Decision.ALLOW
+    assert decide(trust("*", {"StringEqualsIfExists": {"sts:ExternalId": "x"}}), user, None) is Decision.ALLOW
+    assert decide(trust("*", {"NumericLessThan": {"sts:ExternalId": "3"}}), user, "1") is Decision.NEUTRAL
+    both = {"Version": "2012-10-17", "Statement": [
+        trust("*")["Statement"][0], trust({"AWS": "111111111111"}, effect="Deny")["Statement"][0]]}
+    assert decide(both, user) is Decision.DENY
+    assert decide(both, session) is Decision.ALLOW
