@@ -20,14 +20,26 @@ fn crds_are_structural_and_documented() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         assert!(name.ends_with(".crossdeploy.io"), "{name}");
         let version = &crd.spec.versions[0];
-        assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{name}: status subresource");
+        assert!(
+            version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(),
+            "{name}: status subresource"
+        );
         let schema = serde_json::to_value(&version.schema).expect("schema serializes");
         let spec = &schema["openAPIV3Schema"]["properties"]["spec"];
         let props = spec["properties"].as_object().expect("spec has properties");
         for (field, prop) in props {
-            assert!(prop.get("description").is_some(), "{name}: spec.{field} has no description for kubectl explain");
+            assert!(
+                prop.get("description").is_some(),
+                "{name}: spec.{field} has no description for kubectl explain"
+            );
         }
-        assert!(version.additional_printer_columns.as_ref().is_some_and(|c| c.len() >= 3), "{name}: printer columns");
+        assert!(
+            version
+                .additional_printer_columns
+                .as_ref()
+                .is_some_and(|c| c.len() >= 3),
+            "{name}: printer columns"
+        );
         let short = crd.spec.names.short_names.clone().unwrap_or_default();
         assert!(!short.is_empty(), "{name}: short names");
     }
@@ -46,5 +58,17 @@ fn deployment_printer_columns_match_the_guide_view() {
         .into_iter()
         .map(|c| c.name)
         .collect();
-    assert_eq!(cols, ["Account", "Application", "Group", "Revision", "Deployment", "Status", "Ready", "Age"]);
+    assert_eq!(
+        cols,
+        [
+            "Account",
+            "Application",
+            "Group",
+            "Revision",
+            "Deployment",
+            "Status",
+            "Ready",
+            "Age"
+        ]
+    );
 }
