@@ -11,3 +11,10 @@ pub mod metrics;
 pub mod status;
 pub mod telemetry;
 pub mod tenancy;
+
+/// kube and the AWS SDK each enable a different rustls backend; with both
+/// present rustls cannot pick one, so the process chooses ring explicitly.
+pub fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

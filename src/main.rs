@@ -61,6 +61,7 @@ struct RunArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    crossdeploy::install_crypto_provider();
     match cli.command {
         Command::Crds => {
             print!("{}", api::crds_yaml()?);

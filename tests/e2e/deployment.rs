@@ -81,19 +81,25 @@ async fn happy_path_update_and_one_assume_role_per_session() {
         .collect();
     assert_eq!(ours.len(), 2, "one deployment per desired revision");
 
-    // Nothing changes: no new deployment however often it reconciles.
+    // Two objects, three deployments, many reconciles: one AssumeRole.
+    assert_eq!(
+        ctx.assume_role_calls().await,
+        1,
+        "STS is called once per role per session"
+    );
+
+    // A restarted operator finds everything settled: no new deployment and
+    // no AWS call at all (finished deployments are read from status).
+    let calls_before = ctx.session_calls().await.len();
     ctx.stop_operator().await;
     ctx.start_operator(&[]).await;
     ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(marker_deployments(&ctx.group_deployments().await), 3);
-
-    // Two processes, two objects, three deployments: two AssumeRole calls
-    // (one per process), not one per reconcile.
     assert_eq!(
-        ctx.assume_role_calls().await,
-        2,
-        "STS is called once per role per session"
+        ctx.session_calls().await.len(),
+        calls_before,
+        "settled objects cost no AWS calls"
     );
     let events = ctx.events("web").await;
     assert!(events.iter().any(|(r, _)| r == "DeploymentCreated"), "{events:?}");

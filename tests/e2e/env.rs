@@ -28,6 +28,7 @@ static ENV: OnceLock<Result<Env, String>> = OnceLock::new();
 /// The environment, started on first use. A missing piece fails the test
 /// with a message naming it; nothing is skipped.
 pub fn env() -> &'static Env {
+    crossdeploy::install_crypto_provider();
     match ENV.get_or_init(start) {
         Ok(env) => env,
         Err(e) => panic!("e2e environment unavailable: {e}"),

@@ -253,6 +253,24 @@ def _fallback_operation(environ: dict) -> Optional[str]:
     return action[0] if action else None
 
 
+# awsQuery services: their SDK error parsers read ErrorResponse/Error/Code.
+QUERY_PROTOCOL_SERVICES = {"sts", "iam"}
+
+
+def _query_protocol_error(body: bytes, headers: list) -> tuple[bytes, list]:
+    """moto renders IAM/auth denials as ``<ErrorResponse><Errors><Error>`` (the EC2
+    shape) for every service. awsQuery services (STS, IAM) answer
+    ``<ErrorResponse><Error>...</Error><RequestId/></ErrorResponse>``, and the Rust SDK
+    finds no error code in moto's shape, so a denied AssumeRole would be unclassifiable.
+    Unwrap ``<Errors>`` and mark the body as XML."""
+    if b"<Errors><Error>" not in body:
+        return body, headers
+    body = body.replace(b"<Errors><Error>", b"<Error>").replace(b"</Error></Errors>", b"</Error>")
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+    kept += [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+    return body, kept
+
+
 class RecordingMiddleware:
     """Outermost WSGI layer: routes /_crossdeploy to the control API, refuses
     /moto-api, and keeps one record per AWS request."""
@@ -288,24 +306,30 @@ class RecordingMiddleware:
         captured: dict = {}
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Any:
-            captured["status"] = int(status.split(" ", 1)[0])
-            captured["headers"] = headers
-            return start_response(status, headers, exc_info)
+            # Deferred: an error body may need rewriting (see _query_protocol_error).
+            captured.update(status_line=status, status=int(status.split(" ", 1)[0]),
+                            headers=headers, exc_info=exc_info)
+            return lambda _data: None
 
         try:
             result = self.app(environ, capture)
             status = captured.get("status", 500)
+            headers = captured.get("headers", [])
             if status >= 400:
                 try:
                     body = b"".join(result)
                 finally:
                     if hasattr(result, "close"):
                         result.close()
-                record["outcome"] = _error_code(status, captured.get("headers", []), body)
+                record["outcome"] = _error_code(status, headers, body)
+                if record["service"] in QUERY_PROTOCOL_SERVICES:
+                    body, headers = _query_protocol_error(body, headers)
                 result = [body]
             else:
                 record["outcome"] = "ok"
             record["httpStatus"] = status
+            start_response(captured.get("status_line", "500 Internal Server Error"), headers,
+                           captured.get("exc_info"))
             return result
         except Exception:
             record["outcome"] = "InternalError"
