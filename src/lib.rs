@@ -7,6 +7,7 @@ pub mod aws;
 pub mod controller;
 pub mod deploy;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod status;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -8,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crossdeploy::aws::session::SessionCache;
 use crossdeploy::controller::{self, Context, Settings};
 use crossdeploy::http::{self, HttpState};
+use crossdeploy::leader::{self, LeaseSettings};
 use crossdeploy::metrics::Metrics;
 use crossdeploy::{api, telemetry};
 
@@ -53,6 +55,15 @@ struct RunArgs {
     /// Use path-style S3 addressing (for S3-compatible endpoints and emulators).
     #[arg(long, env = "CROSSDEPLOY_S3_FORCE_PATH_STYLE")]
     s3_force_path_style: bool,
+    /// Run only while holding a Lease in the operator namespace (for replicas > 1).
+    #[arg(long, env = "CROSSDEPLOY_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "CROSSDEPLOY_LEADER_LEASE_NAME", default_value = "crossdeploy")]
+    leader_lease_name: String,
+    /// Seconds a leader that stopped renewing keeps the Lease.
+    #[arg(long, env = "CROSSDEPLOY_LEADER_LEASE_SECONDS", default_value_t = 15)]
+    leader_lease_seconds: u64,
     /// Test-only: exit right after CreateDeployment, before writing status.
     #[arg(long, hide = true)]
     test_crash_after_create: bool,
@@ -104,8 +115,37 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     });
     tracing::info!(namespace = %ctx.settings.operator_namespace, "crossdeploy starting");
+    // A standby replica is ready too: it serves health and metrics and would
+    // take over at once, so rollouts must not wait for it to lead.
     ready.store(true, Ordering::Relaxed);
-    controller::run(ctx).await;
+    if args.leader_elect {
+        let lease = LeaseSettings {
+            namespace: ctx.settings.operator_namespace.clone(),
+            name: args.leader_lease_name,
+            identity: std::env::var("POD_NAME").unwrap_or_else(|_| default_identity()),
+            duration: Duration::from_secs(args.leader_lease_seconds),
+        };
+        let leader = leader::acquire(ctx.client.clone(), &lease)
+            .await
+            .context("leader election")?;
+        tokio::select! {
+            () = controller::run(ctx) => {}
+            () = leader::lost(leader) => {
+                // Exiting (and being restarted) is the only way to be sure no
+                // reconcile of ours is still in flight while another leads.
+                tracing::error!("lost leadership; exiting");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        controller::run(ctx).await;
+    }
     tracing::info!("crossdeploy stopped");
     Ok(())
+}
+
+/// Host name plus process id: unique per replica outside Kubernetes too.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }

@@ -278,6 +278,12 @@ impl TestCtx {
     /// Starts crossdeploy restricted to this test's namespace.
     pub async fn start_operator(&mut self, extra: &[&str]) {
         self.stop_operator().await;
+        self.operator = Some(self.spawn_operator(extra));
+    }
+
+    /// Spawns one more operator process (its log is scanned by the leak
+    /// check too); the caller owns it. Killed when dropped.
+    pub fn spawn_operator(&mut self, extra: &[&str]) -> tokio::process::Child {
         let env: &Env = env();
         let (id, secret) = env.identity("operator");
         let log = env
@@ -306,8 +312,17 @@ impl TestCtx {
             .stdout(Stdio::from(log_file.try_clone().expect("log fd")))
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true);
-        self.operator = Some(cmd.spawn().expect("crossdeploy binary starts"));
+        let child = cmd.spawn().expect("crossdeploy binary starts");
         self.operator_logs.push(log);
+        child
+    }
+
+    /// The log of the n-th operator process started by this test.
+    pub fn operator_log(&self, n: usize) -> String {
+        self.operator_logs
+            .get(n)
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     pub async fn stop_operator(&mut self) {

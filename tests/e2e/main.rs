@@ -6,4 +6,5 @@
 mod deployment;
 mod env;
 mod harness;
+mod leader;
 mod smoke;
