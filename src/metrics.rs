@@ -1,5 +1,6 @@
 //! Prometheus metrics, served on `/metrics`.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -22,6 +23,26 @@ struct KindLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AwsCallLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+/// AWS calls are counted where they are classified (aws::Classify), far
+/// from any Context, so this one family is process-wide.
+static AWS_CALLS: LazyLock<Family<AwsCallLabels, Counter>> = LazyLock::new(Family::default);
+
+/// Count one AWS call; `error` is the error class, None on success.
+pub fn aws_call(operation: &'static str, error: Option<&'static str>) {
+    AWS_CALLS
+        .get_or_create(&AwsCallLabels {
+            operation,
+            outcome: error.unwrap_or("ok"),
+        })
+        .inc();
 }
 
 pub struct Metrics {
@@ -62,6 +83,11 @@ impl Metrics {
             "deployments_finished",
             "CodeDeploy deployments seen finishing, by final status",
             deployments_finished.clone(),
+        );
+        registry.register(
+            "aws_calls",
+            "AWS calls by operation and outcome (ok or error class)",
+            AWS_CALLS.clone(),
         );
         Self {
             registry,
@@ -105,5 +131,34 @@ impl Metrics {
         ));
         let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_family() {
+        let m = Metrics::new();
+        aws_call("s3:HeadObject", None);
+        aws_call("sts:AssumeRole", Some("AssumeRoleDenied"));
+        m.observe_reconcile("CrossAccountDeployment", true, Duration::from_millis(5));
+        m.deployment_created();
+        m.deployment_finished("Succeeded");
+        let text = m.render((3, 1));
+        for needle in [
+            r#"crossdeploy_aws_calls_total{operation="s3:HeadObject",outcome="ok"} 1"#,
+            r#"crossdeploy_aws_calls_total{operation="sts:AssumeRole",outcome="AssumeRoleDenied"} 1"#,
+            r#"crossdeploy_reconciles_total{kind="CrossAccountDeployment",result="ok"} 1"#,
+            "crossdeploy_reconcile_duration_seconds_bucket",
+            "crossdeploy_deployments_created_total 1",
+            r#"crossdeploy_deployments_finished_total{status="Succeeded"} 1"#,
+            "crossdeploy_session_cache_hits_total 3",
+            "crossdeploy_session_cache_misses_total 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in:\n{text}");
+        }
+        assert!(text.trim_end().ends_with("# EOF"));
     }
 }

@@ -7,8 +7,8 @@ use aws_sdk_codedeploy::types::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::AwsError;
 use super::s3::to_time;
+use super::{AwsError, Classify};
 use crate::api::{DeploymentOverview, ResolvedRevision};
 
 /// CodeDeploy statuses in which a deployment still occupies its group.
@@ -68,7 +68,7 @@ pub async fn check_deployment_group(cd: &Client, application: &str, group: &str)
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::from_sdk("codedeploy:GetDeploymentGroup", e))
+        .classify("codedeploy:GetDeploymentGroup")
 }
 
 pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, AwsError> {
@@ -77,7 +77,7 @@ pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, Aws
         .deployment_id(id)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("codedeploy:GetDeployment", e))?;
+        .classify("codedeploy:GetDeployment")?;
     out.deployment_info().map(DeploymentView::from).ok_or_else(|| AwsError {
         operation: "codedeploy:GetDeployment",
         class: super::ErrorClass::Retryable,
@@ -109,7 +109,7 @@ pub async fn list_deployments(
             .set_next_token(next.take())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("codedeploy:ListDeployments", e))?;
+            .classify("codedeploy:ListDeployments")?;
         ids.extend(out.deployments().iter().cloned());
         match out.next_token() {
             Some(t) if !t.is_empty() => next = Some(t.to_string()),
@@ -123,7 +123,7 @@ pub async fn list_deployments(
             .set_deployment_ids(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("codedeploy:BatchGetDeployments", e))?;
+            .classify("codedeploy:BatchGetDeployments")?;
         views.extend(out.deployments_info().iter().map(DeploymentView::from));
     }
     views.sort_by(|a, b| b.create_time.cmp(&a.create_time));
@@ -175,7 +175,7 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
         .ignore_application_stop_failures(req.ignore_application_stop_failures)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("codedeploy:CreateDeployment", e))?;
+        .classify("codedeploy:CreateDeployment")?;
     out.deployment_id().map(str::to_string).ok_or_else(|| AwsError {
         operation: "codedeploy:CreateDeployment",
         class: super::ErrorClass::Invalid,
@@ -192,5 +192,5 @@ pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Resu
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::from_sdk("codedeploy:StopDeployment", e))
+        .classify("codedeploy:StopDeployment")
 }

@@ -167,6 +167,39 @@ fn find_assume_role_error(err: &(dyn StdError + 'static)) -> Option<AwsError> {
     None
 }
 
+/// Classifies an SDK call's error and counts the call in the
+/// `crossdeploy_aws_calls` metric; every AWS call ends in `.classify(op)`.
+pub trait Classify<T> {
+    fn classify(self, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E> Classify<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    fn classify(self, operation: &'static str) -> Result<T, AwsError> {
+        let result = self.map_err(|e| AwsError::from_sdk(operation, e));
+        crate::metrics::aws_call(operation, result.as_ref().err().map(|e| e.class.as_str()));
+        result
+    }
+}
+
+impl ErrorClass {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorClass::Retryable => "Retryable",
+            ErrorClass::ExpiredCredentials => "ExpiredCredentials",
+            ErrorClass::AssumeRoleDenied => "AssumeRoleDenied",
+            ErrorClass::AccessDenied => "AccessDenied",
+            ErrorClass::NotFound => "NotFound",
+            ErrorClass::ApplicationNotFound => "ApplicationNotFound",
+            ErrorClass::DeploymentGroupNotFound => "DeploymentGroupNotFound",
+            ErrorClass::DeploymentLimitExceeded => "DeploymentLimitExceeded",
+            ErrorClass::Invalid => "Invalid",
+        }
+    }
+}
+
 /// Render an error and its sources on one line ("a: b: c").
 pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();

@@ -3,7 +3,7 @@
 use aws_sdk_s3::Client;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::AwsError;
+use super::{AwsError, Classify};
 use crate::api::{ResolvedRevision, S3Revision};
 
 /// HeadObject as the target role: the object exists, the role (and, cross
@@ -16,7 +16,7 @@ pub async fn head_revision(s3: &Client, rev: &S3Revision, bundle_type: &str) -> 
         .set_version_id(rev.version.clone())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("s3:HeadObject", e))?;
+        .classify("s3:HeadObject")?;
     Ok(ResolvedRevision {
         bucket: rev.bucket.clone(),
         key: rev.key.clone(),

@@ -15,7 +15,7 @@ use tracing::{instrument, warn};
 use super::{Context, Error, requeue_with_jitter};
 use crate::api::TargetAccount;
 use crate::aws::session::{SessionRequest, session_name};
-use crate::aws::{AwsError, ErrorClass};
+use crate::aws::{Classify, ErrorClass};
 use crate::deploy::diagnosis::{Subject, diagnose};
 use crate::deploy::statemachine::{STALLED_RETRY, retry_backoff};
 use crate::status::{self, Failure, Health, Reason};
@@ -132,7 +132,7 @@ async fn assume_and_identify(obj: &TargetAccount, ctx: &Context) -> Result<Resul
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("sts:GetCallerIdentity", e));
+        .classify("sts:GetCallerIdentity");
     Ok(match identity {
         Ok(out) => Ok(out.account().unwrap_or_default().to_string()),
         Err(e) => {
