@@ -42,4 +42,4 @@ kubectl get crossaccountdeployments -A
 echo
 kubectl -n webapp get xad webapp -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 echo
-echo "Deployed. Operator log: .dev/operator.log"
+echo "Deployed. Run with KEEP=1 to keep the environment (source .dev/env.sh) and the operator log (.dev/operator.log)."
