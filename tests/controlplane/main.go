@@ -7,10 +7,14 @@
 // Contract with the test harness:
 //   - stdout carries exactly one line, a JSON object
 //     {"kubeconfig":..., "server":..., "readySeconds":...}, printed once
-//     GET /readyz returns 200; the same JSON is written to <dir>/ready.json.
+//     GET /readyz returns 200 (and the "default" namespace exists);
+//     readySeconds counts from process start. The same JSON is written to
+//     <dir>/ready.json.
 //   - everything else (warnings, errors) goes to stderr.
 //   - SIGINT/SIGTERM, or EOF on stdin with --exit-on-stdin-eof, shut down
-//     cleanly and exit 0; any failure exits non-zero.
+//     cleanly and exit 0 (before readiness: exit 0 at once); any failure
+//     exits non-zero.
+//   - arguments after "--" are passed to kube-apiserver and override ours.
 //
 // Each run is a fresh cluster: certificates are regenerated and any previous
 // etcd data in <dir> is discarded.
@@ -43,11 +47,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/server/flagz"
@@ -103,12 +110,25 @@ func main() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var ready atomic.Bool
+	requestShutdown := func(reason string) {
+		if !ready.Load() {
+			// kube-apiserver cannot be stopped halfway through its startup:
+			// cancelling it makes a post-start hook call klog.Fatal (exit
+			// 255). Nothing outlives this process (etcd data is discarded on
+			// the next start), so leaving at once is the clean exit here.
+			logf("%s before the control plane was ready; exiting", reason)
+			klog.Flush()
+			os.Exit(0)
+		}
+		logf("%s, shutting down", reason)
+		cancel()
+	}
 	sigCh := make(chan os.Signal, 2)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-sigCh
-		logf("received %v, shutting down", sig)
-		cancel()
+		requestShutdown(fmt.Sprintf("received %v", sig))
 		<-sigCh
 		logf("received a second signal, exiting immediately")
 		os.Exit(1)
@@ -119,12 +139,11 @@ func main() {
 			// which also arrives when the harness is killed and its end of the
 			// pipe is closed by the kernel.
 			_, _ = io.Copy(io.Discard, os.Stdin)
-			logf("stdin closed, shutting down")
-			cancel()
+			requestShutdown("stdin closed")
 		}()
 	}
 
-	err := run(ctx, start, stdout, *dir, *verbose, fs.Args())
+	err := run(ctx, start, stdout, *dir, *verbose, fs.Args(), func() { ready.Store(true) })
 	klog.Flush()
 	if err != nil {
 		logf("error: %v", err)
@@ -137,7 +156,11 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "crossdeploy-controlplane: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, verbose bool, extraAPIServerArgs []string) error {
+// run starts everything, announces readiness (then calls onReady), and
+// after that shuts down gracefully once ctx is cancelled. A failure before
+// readiness returns without stopping anything: the caller exits right away,
+// which is the only way to abort kube-apiserver's startup (see main).
+func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, verbose bool, extraAPIServerArgs []string, onReady func()) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -165,7 +188,6 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 	if err != nil {
 		return fmt.Errorf("starting etcd: %w", err)
 	}
-	defer stopEtcd(etcd)
 
 	// Binding here and handing the listener to kube-apiserver means the port
 	// cannot be taken by someone else between choosing it and serving on it.
@@ -178,7 +200,6 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(kubeconfig, server, pki); err != nil {
-		_ = ln.Close()
 		return fmt.Errorf("writing kubeconfig: %w", err)
 	}
 
@@ -220,24 +241,14 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 
 	apiserver, err := startAPIServer(ctx, ln, args, verbose)
 	if err != nil {
-		_ = ln.Close()
 		return fmt.Errorf("starting kube-apiserver: %w", err)
 	}
-	// From here on kube-apiserver owns the listener. Every return path stops
-	// it before the deferred etcd shutdown, so it does not spend its last
-	// moments logging lost etcd connections.
 
 	client, err := adminHTTPClient(pki)
 	if err != nil {
-		_ = apiserver.stop()
 		return err
 	}
-	if err := waitReady(ctx, client, server, apiserver, etcd); err != nil {
-		stopErr := apiserver.stop()
-		if ctx.Err() != nil {
-			// Asked to shut down while starting: not a failure.
-			return stopErr
-		}
+	if err := waitReady(client, server, apiserver, etcd); err != nil {
 		return err
 	}
 
@@ -247,19 +258,23 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 		ReadySeconds: math.Round(time.Since(start).Seconds()*1000) / 1000,
 	}
 	if err := announce(stdout, readyFile, info); err != nil {
-		_ = apiserver.stop()
 		return err
 	}
+	onReady()
 
 	select {
 	case <-ctx.Done():
-		return apiserver.stop()
+		err = apiserver.stop()
 	case <-apiserver.done:
-		return fmt.Errorf("kube-apiserver exited unexpectedly: %v", apiserver.err)
-	case err := <-etcd.Err():
+		err = fmt.Errorf("kube-apiserver exited unexpectedly: %v", apiserver.err)
+	case etcdErr := <-etcd.Err():
 		_ = apiserver.stop()
-		return fmt.Errorf("etcd failed: %w", err)
+		err = fmt.Errorf("etcd failed: %w", etcdErr)
 	}
+	// Only after kube-apiserver, so that it does not spend its last moments
+	// logging lost etcd connections.
+	stopEtcd(etcd)
+	return err
 }
 
 // announce publishes readiness: ready.json first, so that a harness reading
@@ -374,7 +389,20 @@ func (d dropInfoLines) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-func startEtcd(dataDir string, verbose bool) (*embed.Etcd, string, error) {
+// etcdServer is the embedded etcd plus the level of its logger, which
+// shutdown turns off.
+type etcdServer struct {
+	*embed.Etcd
+	logLevel zap.AtomicLevel
+}
+
+func startEtcd(dataDir string, verbose bool) (*etcdServer, string, error) {
+	logLevel := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
+	if verbose {
+		logLevel.SetLevel(zapcore.WarnLevel)
+	}
+	logger := newEtcdLogger(logLevel)
+
 	// etcd cannot take a pre-bound listener, so a free port may be stolen
 	// between probing and binding (e.g. by a parallel test's control plane).
 	// Retry a few times on that race only.
@@ -395,11 +423,7 @@ func startEtcd(dataDir string, verbose bool) (*embed.Etcd, string, error) {
 		cfg.ListenPeerUrls = []url.URL{peerURL}
 		cfg.AdvertisePeerUrls = []url.URL{peerURL}
 		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		cfg.LogLevel = "error"
-		if verbose {
-			cfg.LogLevel = "warn"
-		}
-		cfg.LogOutputs = []string{"stderr"}
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
 		// Test data is disposable: skip fsync, and shorten raft timing so
 		// the single member elects itself leader quickly.
 		cfg.UnsafeNoFsync = true
@@ -417,21 +441,25 @@ func startEtcd(dataDir string, verbose bool) (*embed.Etcd, string, error) {
 			}
 			return nil, "", err
 		}
+		es := &etcdServer{Etcd: e, logLevel: logLevel}
 		select {
 		case <-e.Server.ReadyNotify():
-			return e, clientURL.String(), nil
+			return es, clientURL.String(), nil
 		case err := <-e.Err():
-			stopEtcd(e)
+			stopEtcd(es)
 			return nil, "", err
 		case <-time.After(time.Minute):
-			stopEtcd(e)
+			stopEtcd(es)
 			return nil, "", errors.New("etcd did not become ready within 1m")
 		}
 	}
 	return nil, "", fmt.Errorf("no free ports after several attempts: %w", lastErr)
 }
 
-func stopEtcd(e *embed.Etcd) {
+func stopEtcd(e *etcdServer) {
+	// Closing makes etcd log an error for every listener it loses; by now
+	// nothing it says can help anyone.
+	e.logLevel.SetLevel(zapcore.FatalLevel)
 	done := make(chan struct{})
 	go func() { e.Close(); close(done) }()
 	select {
@@ -439,6 +467,33 @@ func stopEtcd(e *embed.Etcd) {
 	case <-time.After(shutdownTimeout):
 		logf("etcd did not stop within %v; exiting anyway", shutdownTimeout)
 	}
+}
+
+// newEtcdLogger writes one plain line per entry, like klog's, instead of
+// etcd's default JSON with a stack trace on every error.
+func newEtcdLogger(level zap.AtomicLevel) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), level)
+	return zap.New(dropBenignEtcdErrors{core}).Named("etcd")
+}
+
+// dropBenignEtcdErrors filters out an error that etcd 3.6+ logs on nearly
+// every fresh start: its storage-version monitor runs before the first raft
+// term is persisted, fails, and succeeds on its next round. etcd maintainers
+// call it harmless and ignore it in their own "no error logs" test
+// (etcd-io/etcd#18978).
+type dropBenignEtcdErrors struct{ zapcore.Core }
+
+func (c dropBenignEtcdErrors) With(fields []zapcore.Field) zapcore.Core {
+	return dropBenignEtcdErrors{c.Core.With(fields)}
+}
+
+func (c dropBenignEtcdErrors) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if e.Message == "failed to update storage version" || !c.Enabled(e.Level) {
+		return ce
+	}
+	return ce.AddCore(e, c)
 }
 
 func isAddrInUse(err error) bool {
@@ -463,21 +518,19 @@ func freePorts(n int) ([]int, error) {
 // waitReady polls /readyz until it returns 200, then waits for the "default"
 // namespace, which a controller inside the apiserver creates asynchronously
 // and which tests commonly use straight away.
-func waitReady(ctx context.Context, client *http.Client, server string, apiserver *apiServer, etcd *embed.Etcd) error {
+func waitReady(client *http.Client, server string, apiserver *apiServer, etcd *etcdServer) error {
 	deadline := time.After(readyTimeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastStatus := "no response yet"
 	for _, path := range []string{"/readyz", "/api/v1/namespaces/default"} {
 		for {
-			ok, status := probe(ctx, client, server+path)
+			ok, status := probe(client, server+path)
 			if ok {
 				break
 			}
 			lastStatus = status
 			select {
-			case <-ctx.Done():
-				return ctx.Err()
 			case <-apiserver.done:
 				return fmt.Errorf("kube-apiserver exited before becoming ready: %v", apiserver.err)
 			case err := <-etcd.Err():
@@ -491,8 +544,8 @@ func waitReady(ctx context.Context, client *http.Client, server string, apiserve
 	return nil
 }
 
-func probe(ctx context.Context, client *http.Client, u string) (bool, string) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+func probe(client *http.Client, u string) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
