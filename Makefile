@@ -13,8 +13,10 @@ dev-up:      ## start kube-apiserver + etcd and the AWS emulator; prints the var
 dev-down:
 	bash scripts/dev-env.sh down
 
-crds:        ## regenerate crds/ from the Rust types
+crds:        ## regenerate crds/ from the Rust types (and the copies kustomize and Helm need)
 	cargo run --quiet -- crds > crds/crossdeploy.io.yaml
+	cp crds/crossdeploy.io.yaml deploy/crds/crossdeploy.io.yaml
+	cp crds/crossdeploy.io.yaml charts/crossdeploy/crds/crossdeploy.io.yaml
 
 lint:
 	cargo fmt --check
