@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod revision;
 pub mod status;
 pub mod telemetry;
 pub mod tenancy;

@@ -45,6 +45,13 @@ pub enum Reason {
     DeploymentStopped,
     AwsRequestRejected,
     InvalidSpec,
+    RevisionResolved,
+    ObjectNotFound,
+    BucketAccessDenied,
+    NotReadableByTarget,
+    BucketPolicyMissingGrant,
+    RevisionSourceNotFound,
+    RevisionSourceNotReady,
 }
 
 impl Reason {
@@ -72,6 +79,13 @@ impl Reason {
             Reason::DeploymentStopped => "DeploymentStopped",
             Reason::AwsRequestRejected => "AwsRequestRejected",
             Reason::InvalidSpec => "InvalidSpec",
+            Reason::RevisionResolved => "RevisionResolved",
+            Reason::ObjectNotFound => "ObjectNotFound",
+            Reason::BucketAccessDenied => "BucketAccessDenied",
+            Reason::NotReadableByTarget => "NotReadableByTarget",
+            Reason::BucketPolicyMissingGrant => "BucketPolicyMissingGrant",
+            Reason::RevisionSourceNotFound => "RevisionSourceNotFound",
+            Reason::RevisionSourceNotReady => "RevisionSourceNotReady",
         }
     }
 }
@@ -161,6 +175,23 @@ pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str
         action: action.to_string(),
         secondary: None,
     })
+}
+
+/// Event reason announcing that a RevisionSource resolved a different revision.
+pub const NEW_REVISION: &str = "NewRevision";
+
+/// The Event for a newly resolved revision (independent of condition
+/// transitions: a new upload may leave the source Ready throughout).
+pub fn new_revision_event(description: &str, revision_digest: &str) -> Event {
+    Event {
+        type_: EventType::Normal,
+        reason: NEW_REVISION.into(),
+        note: Some(truncate(description, 1000)),
+        // kube's Recorder folds Events with the same reason and action into
+        // one series that keeps the first note; each revision needs its own.
+        action: format!("Resolve-{revision_digest}"),
+        secondary: None,
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -64,6 +64,16 @@ fn allowed(patterns: &[String], value: &str) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| glob_matches(p, value))
 }
 
+/// May objects in a namespace with `ns_labels` use this account at all? The
+/// application and group allow-lists do not apply to reading revisions.
+pub fn check_namespace(spec: &TargetAccountSpec, ns_labels: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    if selector_matches(&spec.namespace_selector, ns_labels) {
+        Ok(())
+    } else {
+        Err(Refusal::Namespace)
+    }
+}
+
 /// May a deployment in a namespace with `ns_labels` target `application`/`group`
 /// through this account?
 pub fn check(

@@ -98,11 +98,24 @@ pub struct CrossAccountDeploymentSpec {
 /// Where the revision comes from: exactly one of `s3` or `sourceRef`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.s3)").message("revision.s3 is required (revision.sourceRef is not served yet)"))]
+#[x_kube(validation = Rule::new("has(self.s3) != has(self.sourceRef)").message("exactly one of revision.s3 and revision.sourceRef must be set"))]
 pub struct RevisionSpec {
     /// A bundle in S3, given inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Revision>,
+    /// A RevisionSource in the same namespace: each revision it resolves is
+    /// deployed once (continuous delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<RevisionSourceRef>,
+}
+
+/// Reference to a `RevisionSource` in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct RevisionSourceRef {
+    /// Name of the RevisionSource.
+    #[x_kube(validation = Rule::new("self.size() > 0 && self.size() <= 253").message("sourceRef.name must be a non-empty object name"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
 }
 
 /// An application revision stored in S3 (guide steps 1 and 4).
@@ -159,6 +172,13 @@ impl BundleType {
         ]
         .into_iter()
         .find_map(|(ext, bt)| key.ends_with(ext).then_some(bt))
+    }
+
+    /// Inverse of [`BundleType::as_aws_str`] (status holds the AWS spelling).
+    pub fn from_aws_str(s: &str) -> Option<Self> {
+        [Self::Zip, Self::Tar, Self::Tgz, Self::Yaml, Self::Json]
+            .into_iter()
+            .find(|b| b.as_aws_str() == s)
     }
 
     /// The value CodeDeploy's API expects.
@@ -272,6 +292,11 @@ pub struct CrossAccountDeploymentStatus {
     /// the CodeDeploy description carries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_digest: Option<String>,
+    /// With `revision.sourceRef`: the RevisionSource's `revisionDigest` that
+    /// the desired revision was pinned from (so, with `currentDeployment`,
+    /// which source revision is deployed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_revision_digest: Option<String>,
     /// The CodeDeploy deployment for the desired digest (or the one last tracked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_deployment: Option<DeploymentRecord>,

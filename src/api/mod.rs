@@ -3,17 +3,23 @@
 
 mod common;
 mod cross_account_deployment;
+mod revision_source;
 mod target_account;
 
 pub use common::*;
 pub use cross_account_deployment::*;
+pub use revision_source::*;
 pub use target_account::*;
 
 use kube::CustomResourceExt;
 
 /// All CRDs served by crossdeploy, in the order they should be applied.
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
-    vec![TargetAccount::crd(), CrossAccountDeployment::crd()]
+    vec![
+        TargetAccount::crd(),
+        RevisionSource::crd(),
+        CrossAccountDeployment::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream (what `crossdeploy crds` prints

@@ -49,6 +49,20 @@ pub struct TargetAccountSpec {
     #[schemars(range(min = 900, max = 43200))]
     pub session_duration_seconds: Option<i32>,
 
+    /// Session tags passed to AssumeRole (the role's trust policy must allow
+    /// sts:TagSession). Useful for ABAC and CloudTrail attribution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub session_tags: Vec<SessionTag>,
+
+    /// Roles assumed in order before `roleArn` (role chaining, e.g. through a
+    /// hub account). The ExternalId is sent only for `roleArn`. AWS limits
+    /// chained sessions to one hour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 2048)))]
+    #[x_kube(validation = Rule::new("self.all(r, r.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$'))").message("every roleChain entry must be a role ARN"))]
+    pub role_chain: Vec<String>,
+
     /// Namespaces whose CrossAccountDeployments may use this account.
     /// Required; an empty selector matches no namespace (deny by default).
     pub namespace_selector: LabelSelector,
@@ -69,6 +83,17 @@ pub struct TargetAccountSpec {
     #[x_kube(validation = Rule::new("self.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$')").message("instanceProfileRoleArn must be a role ARN"))]
     #[schemars(length(min = 20, max = 2048))]
     pub instance_profile_role_arn: Option<String>,
+}
+
+/// One STS session tag.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct SessionTag {
+    /// Tag key (1-128 characters).
+    #[schemars(length(min = 1, max = 128))]
+    pub key: String,
+    /// Tag value (up to 256 characters).
+    #[schemars(length(max = 256))]
+    pub value: String,
 }
 
 /// Observed state of a TargetAccount.

@@ -28,6 +28,66 @@ pub async fn head_revision(s3: &Client, rev: &S3Revision, bundle_type: &str) -> 
     })
 }
 
+/// One object as ListObjectsV2 reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectSummary {
+    pub key: String,
+    pub e_tag: Option<String>,
+    pub size: Option<i64>,
+    pub last_modified: Option<Time>,
+}
+
+/// A prefix holding more objects than this is refused rather than walked on
+/// every poll: it is almost certainly not a revisions prefix.
+const MAX_LIST_PAGES: usize = 100;
+
+/// Every object under `prefix` (ListObjectsV2, all pages).
+pub async fn list_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<Vec<ObjectSummary>, AwsError> {
+    let mut objects = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .classify("s3:ListObjectsV2")?;
+        objects.extend(out.contents().iter().map(|o| ObjectSummary {
+            key: o.key().unwrap_or_default().to_string(),
+            e_tag: o.e_tag().map(str::to_string),
+            size: o.size(),
+            last_modified: o.last_modified().and_then(to_time),
+        }));
+        match out.next_continuation_token() {
+            Some(t) if out.is_truncated() == Some(true) && !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(objects),
+        }
+    }
+    Err(AwsError {
+        operation: "s3:ListObjectsV2",
+        class: super::ErrorClass::Invalid,
+        code: "TooManyObjects".into(),
+        message: format!("more than {MAX_LIST_PAGES} pages of objects under s3://{bucket}/{prefix}; narrow the prefix"),
+    })
+}
+
+/// The bucket's policy document; None when the bucket has no policy.
+pub async fn get_bucket_policy(s3: &Client, bucket: &str) -> Result<Option<String>, AwsError> {
+    match s3
+        .get_bucket_policy()
+        .bucket(bucket)
+        .send()
+        .await
+        .classify("s3:GetBucketPolicy")
+    {
+        Ok(out) => Ok(out.policy().map(str::to_string)),
+        Err(e) if e.code == "NoSuchBucketPolicy" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn to_time(dt: &aws_smithy_types::DateTime) -> Option<Time> {
     let nanos = i32::try_from(dt.subsec_nanos()).ok()?;
     k8s_openapi::jiff::Timestamp::new(dt.secs(), nanos).ok().map(Time)

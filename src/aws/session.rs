@@ -17,6 +17,8 @@ use aws_config::sts::AssumeRoleProvider;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use crate::api::{SessionTag, TargetAccountSpec};
+
 /// Refresh assumed credentials this long before they expire, so no request
 /// is signed with a session about to lapse.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
@@ -31,6 +33,8 @@ pub struct SessionKey {
     pub region: String,
     pub session_name: String,
     pub duration_seconds: Option<i32>,
+    tags: Vec<SessionTag>,
+    chain: Vec<String>,
 }
 
 /// Everything needed to assume a role; `external_id` is only ever handed to STS.
@@ -40,9 +44,30 @@ pub struct SessionRequest<'a> {
     pub region: &'a str,
     pub session_name: String,
     pub duration_seconds: Option<i32>,
+    pub tags: &'a [SessionTag],
+    /// Roles assumed, in order, before `role_arn`.
+    pub chain: &'a [String],
 }
 
-impl SessionRequest<'_> {
+impl<'a> SessionRequest<'a> {
+    /// The session a TargetAccount describes, for one tenant namespace.
+    pub fn for_target(
+        target: &'a TargetAccountSpec,
+        external_id: Option<&'a str>,
+        region: Option<&'a str>,
+        session_name: String,
+    ) -> Self {
+        Self {
+            role_arn: &target.role_arn,
+            external_id,
+            region: region.unwrap_or(&target.region),
+            session_name,
+            duration_seconds: target.session_duration_seconds,
+            tags: &target.session_tags,
+            chain: &target.role_chain,
+        }
+    }
+
     fn key(&self) -> SessionKey {
         SessionKey {
             role_arn: self.role_arn.to_string(),
@@ -50,6 +75,8 @@ impl SessionRequest<'_> {
             region: self.region.to_string(),
             session_name: self.session_name.clone(),
             duration_seconds: self.duration_seconds,
+            tags: self.tags.to_vec(),
+            chain: self.chain.to_vec(),
         }
     }
 }
@@ -69,6 +96,8 @@ pub struct SessionCache {
     sessions: Mutex<HashMap<SessionKey, TargetClients>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// The operator's own account id; it cannot change while the process runs.
+    own_account: tokio::sync::OnceCell<String>,
 }
 
 impl SessionCache {
@@ -81,7 +110,33 @@ impl SessionCache {
             sessions: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            own_account: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// S3 as the operator's own identity, in `region` (else the default one).
+    pub fn own_s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+        let mut config = aws_sdk_s3::config::Builder::from(&self.base).force_path_style(self.s3_force_path_style);
+        if let Some(r) = region {
+            config = config.region(Region::new(r.to_string()));
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+
+    /// The operator's own account id: one sts:GetCallerIdentity per process.
+    pub async fn own_account(&self) -> Result<String, super::AwsError> {
+        use super::Classify;
+        self.own_account
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(&self.base)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .classify("sts:GetCallerIdentity")?;
+                Ok(out.account().unwrap_or_default().to_string())
+            })
+            .await
+            .cloned()
     }
 
     /// The operator's own identity (used for reads that need no target role).
@@ -117,17 +172,36 @@ impl SessionCache {
 
     async fn build(&self, req: &SessionRequest<'_>) -> TargetClients {
         let region = Region::new(req.region.to_string());
-        let mut provider = AssumeRoleProvider::builder(req.role_arn)
-            .session_name(req.session_name.clone())
-            .region(region.clone())
-            .configure(&self.base);
+        let step = |role: &str| {
+            let mut b = AssumeRoleProvider::builder(role)
+                .session_name(req.session_name.clone())
+                .region(region.clone())
+                .configure(&self.base);
+            if !req.tags.is_empty() {
+                b = b.tags(req.tags.iter().map(|t| (t.key.clone(), t.value.clone())));
+            }
+            b
+        };
+        // Each hop is authorized by the previous hop's credentials.
+        let mut previous: Option<AssumeRoleProvider> = None;
+        for role in req.chain {
+            let b = step(role);
+            previous = Some(match previous.take() {
+                None => b.build().await,
+                Some(p) => b.build_from_provider(p).await,
+            });
+        }
+        let mut last = step(req.role_arn);
         if let Some(id) = req.external_id {
-            provider = provider.external_id(id);
+            last = last.external_id(id);
         }
         if let Some(secs) = req.duration_seconds {
-            provider = provider.session_length(Duration::from_secs(u64::try_from(secs).unwrap_or(3600)));
+            last = last.session_length(Duration::from_secs(u64::try_from(secs).unwrap_or(3600)));
         }
-        let provider = provider.build().await;
+        let provider = match previous {
+            None => last.build().await,
+            Some(p) => last.build_from_provider(p).await,
+        };
         let config = self
             .base
             .to_builder()
@@ -182,11 +256,28 @@ mod tests {
             region: "us-east-1",
             session_name: "s".into(),
             duration_seconds: None,
+            tags: &[],
+            chain: &[],
         };
         let a = req(Some("secret-one")).key();
         let b = req(Some("secret-two")).key();
         assert!(a != b);
         assert!(!a.external_id_digest.as_deref().unwrap_or_default().contains("secret"));
         assert!(req(None).key() != a);
+        let chain = ["arn:aws:iam::333333333333:role/Hub".to_string()];
+        let chained = SessionRequest {
+            chain: &chain,
+            ..req(Some("secret-one"))
+        };
+        assert!(chained.key() != a, "a chained session is another session");
+        let tags = [SessionTag {
+            key: "team".into(),
+            value: "a".into(),
+        }];
+        let tagged = SessionRequest {
+            tags: &tags,
+            ..req(Some("secret-one"))
+        };
+        assert!(tagged.key() != a, "tags are part of the session");
     }
 }

@@ -1,6 +1,8 @@
 //! Reconciles CrossAccountDeployments: gather observations, decide with
 //! [`statemachine::decide`], execute the one effect, write status.
 
+mod source_ref;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +76,8 @@ struct Gathered {
 /// Everything about the desired state that does not need AWS.
 struct Desired<'a> {
     s3: &'a S3Revision,
+    /// The RevisionSource revision digest `s3` was pinned from, if any.
+    source_digest: Option<String>,
     bundle_type: String,
     digest: String,
     uid: String,
@@ -83,18 +87,17 @@ struct Desired<'a> {
 async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action, Error> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let previous = obj.status.clone().unwrap_or_default();
-    let Some(s3_rev) = obj.spec.revision.s3.as_ref() else {
-        let failure = Failure::permanent(Reason::InvalidSpec, "spec.revision.s3 is required");
-        return finish(
-            &obj,
-            ctx,
-            &previous,
-            Gathered::default(),
-            None,
-            decide_failure(&failure, 0),
-        )
-        .await;
+    let (s3_rev, source_digest) = match source_ref::desired_revision(&obj, ctx).await? {
+        Ok(wanted) => wanted,
+        Err(failure) => {
+            // No AWS call until the revision is known; backoff only matters
+            // for a not-yet-ready source, whose changes are watched anyway.
+            let attempt = ctx.note_attempt(&uid, failure.retryable).await;
+            let decision = decide_failure(&failure, attempt);
+            return finish(&obj, ctx, &previous, Gathered::default(), None, decision).await;
+        }
     };
+    let s3_rev = &s3_rev;
     let Some(bundle_type) = s3_rev.effective_bundle_type() else {
         let failure = Failure::permanent(
             Reason::InvalidSpec,
@@ -116,6 +119,7 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
         bundle_type: bundle_type.as_aws_str().to_string(),
         digest: marker::desired_digest(&obj.spec, s3_rev, redeploy),
         uid,
+        source_digest,
     };
 
     let attempt = ctx.attempts(&desired.uid).await;
@@ -275,13 +279,12 @@ async fn gather(
         },
         None => None,
     };
-    let session = SessionRequest {
-        role_arn: &target.spec.role_arn,
-        external_id: external_id.as_deref(),
-        region: spec.region.as_deref().unwrap_or(&target.spec.region),
-        session_name: session_name(&ns),
-        duration_seconds: target.spec.session_duration_seconds,
-    };
+    let session = SessionRequest::for_target(
+        &target.spec,
+        external_id.as_deref(),
+        spec.region.as_deref(),
+        session_name(&ns),
+    );
     let clients = ctx.sessions.clients(&session).await;
     g.clients = Some(clients.clone());
 
@@ -465,6 +468,7 @@ fn build_status(
     }
     if let Some(desired) = desired {
         next.desired_digest = Some(desired.digest.clone());
+        next.source_revision_digest.clone_from(&desired.source_digest);
     }
     if let Some(rev) = &g.revision {
         next.revision = Some(rev.clone());
@@ -642,13 +646,12 @@ async fn stop_for_cleanup(obj: &CrossAccountDeployment, ctx: &Context, id: &str)
         Some(r) => ctx.external_id(r).await.map_err(|e| unavailable(e.to_string()))?,
         None => None,
     };
-    let session = SessionRequest {
-        role_arn: &target.spec.role_arn,
-        external_id: external_id.as_deref(),
-        region: obj.spec.region.as_deref().unwrap_or(&target.spec.region),
-        session_name: session_name(&ns),
-        duration_seconds: target.spec.session_duration_seconds,
-    };
+    let session = SessionRequest::for_target(
+        &target.spec,
+        external_id.as_deref(),
+        obj.spec.region.as_deref(),
+        session_name(&ns),
+    );
     let clients = ctx.sessions.clients(&session).await;
     let live = codedeploy::get_deployment(&clients.codedeploy, id).await?;
     if Phase::of(&live.status) != Phase::Active {

@@ -2,7 +2,9 @@
 //! call the pure deciders, execute the one decided effect and write status.
 
 pub mod deployment;
+pub mod revision_source;
 pub mod target_account;
+mod triggers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use rand::Rng;
 use tokio::sync::Mutex;
 
-use crate::api::{CrossAccountDeployment, SecretKeyRef, TargetAccount};
+use crate::api::{CrossAccountDeployment, RevisionSource, SecretKeyRef, TargetAccount};
 use crate::aws::session::SessionCache;
 use crate::metrics::Metrics;
 
@@ -121,10 +123,14 @@ pub fn requeue_with_jitter(d: Duration) -> Action {
     Action::requeue(d.mul_f64(1.0 + jitter))
 }
 
-/// Runs both controllers until shutdown.
+/// Runs the controllers until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let deployments: Api<CrossAccountDeployment> = match &ctx.settings.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let sources: Api<RevisionSource> = match &ctx.settings.watch_namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
@@ -146,6 +152,7 @@ pub async fn run(ctx: Arc<Context>) {
         );
     let store = reader.clone();
     let store_for_ns = reader.clone();
+    let store_for_sources = reader.clone();
     let deployment_controller = Controller::for_stream(trigger, reader)
         // A TargetAccount edit (selector, allow-lists, role) re-evaluates the
         // deployments that reference it, without a restart.
@@ -168,6 +175,22 @@ pub async fn run(ctx: Arc<Context>) {
                 .map(|d| ObjectRef::from_obj(&*d))
                 .collect::<Vec<_>>()
         })
+        // A source's new revision or readiness re-evaluates the deployments
+        // that reference it: continuous delivery without re-listing.
+        .watches_stream(
+            revision_source::changes_for_deployments(sources.clone()),
+            move |rs: RevisionSource| {
+                let (ns, name) = (rs.namespace(), rs.name_any());
+                store_for_sources
+                    .state()
+                    .into_iter()
+                    .filter(move |d| {
+                        d.namespace() == ns && d.spec.revision.source_ref.as_ref().is_some_and(|r| r.name == name)
+                    })
+                    .map(|d| ObjectRef::from_obj(&*d))
+                    .collect::<Vec<_>>()
+            },
+        )
         .shutdown_on_signal()
         .run(deployment::reconcile, deployment::error_policy, ctx.clone())
         .for_each(|res| async move {
@@ -188,7 +211,8 @@ pub async fn run(ctx: Arc<Context>) {
                 tracing::debug!(error = %e, "reconcile trigger failed");
             }
         });
-    tokio::join!(deployment_controller, target_controller);
+    let source_controller = revision_source::run(sources, ctx.clone());
+    tokio::join!(deployment_controller, target_controller, source_controller);
 }
 
 /// Name and namespace for log lines and errors.

@@ -119,13 +119,7 @@ async fn assume_and_identify(obj: &TargetAccount, ctx: &Context) -> Result<Resul
         },
         None => None,
     };
-    let session = SessionRequest {
-        role_arn: &obj.spec.role_arn,
-        external_id: external_id.as_deref(),
-        region: &obj.spec.region,
-        session_name: session_name("verify"),
-        duration_seconds: obj.spec.session_duration_seconds,
-    };
+    let session = SessionRequest::for_target(&obj.spec, external_id.as_deref(), None, session_name("verify"));
     let clients = ctx.sessions.clients(&session).await;
     let identity = clients
         .sts

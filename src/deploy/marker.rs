@@ -87,6 +87,7 @@ mod tests {
                     e_tag: None,
                     bundle_type: None,
                 }),
+                source_ref: None,
             },
             description: None,
             auto_rollback: None,

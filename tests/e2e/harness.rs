@@ -281,9 +281,26 @@ impl TestCtx {
         self.operator = Some(self.spawn_operator(extra));
     }
 
+    /// Starts crossdeploy with another identity (a ServiceAccount token
+    /// kubeconfig) and operator namespace, to prove its RBAC.
+    pub async fn start_operator_as(&mut self, kubeconfig: &std::path::Path, operator_ns: &str, extra: &[&str]) {
+        self.stop_operator().await;
+        self.operator = Some(self.spawn_operator_with(kubeconfig, operator_ns, extra));
+    }
+
     /// Spawns one more operator process (its log is scanned by the leak
     /// check too); the caller owns it. Killed when dropped.
     pub fn spawn_operator(&mut self, extra: &[&str]) -> tokio::process::Child {
+        let sys_ns = self.sys_ns.clone();
+        self.spawn_operator_with(&env().kubeconfig, &sys_ns, extra)
+    }
+
+    fn spawn_operator_with(
+        &mut self,
+        kubeconfig: &std::path::Path,
+        operator_ns: &str,
+        extra: &[&str],
+    ) -> tokio::process::Child {
         let env: &Env = env();
         let (id, secret) = env.identity("operator");
         let log = env
@@ -291,13 +308,13 @@ impl TestCtx {
             .join(format!("operator-{}-{}.log", self.ns, self.operator_logs.len()));
         let log_file = std::fs::File::create(&log).expect("operator log");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_crossdeploy"));
-        cmd.args(["run", "--operator-namespace", &self.sys_ns, "--watch-namespace", &self.ns])
+        cmd.args(["run", "--operator-namespace", operator_ns, "--watch-namespace", &self.ns])
             .args(["--target-account-selector", &format!("crossdeploy.io/test={}", self.ns)])
             .args(["--http-addr", "127.0.0.1:0", "--s3-force-path-style"])
             .args(extra)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KUBECONFIG", &env.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("AWS_ENDPOINT_URL", env.endpoint())
             .env("AWS_ACCESS_KEY_ID", id)
             .env("AWS_SECRET_ACCESS_KEY", secret)

@@ -3,8 +3,12 @@
 //! Each test owns a namespace, a TargetAccount and a deployment group, so the
 //! tests run in parallel.
 
+mod budget;
 mod deployment;
 mod env;
 mod harness;
 mod leader;
+mod packaging;
+mod rbac;
+mod revision_source;
 mod smoke;

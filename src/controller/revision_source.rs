@@ -1,0 +1,287 @@
+//! Reconciles RevisionSources: look at S3 once per interval, verify the
+//! resolved revision for the verifyFor TargetAccounts when it (or the spec)
+//! changed, and publish it in status for the deployments that reference it.
+
+mod access;
+mod resolve;
+mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Event;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use super::triggers::changed_or_deleted;
+use super::{Context, Error, display_ref, requeue_with_jitter};
+use crate::api::{ResolvedRevision, RevisionSource, RevisionSourceStatus, TargetAccount};
+use crate::revision::digest::revision_digest;
+use crate::revision::schedule::{needs_verification, wait_before_poll};
+use crate::revision::verdict::{Observed, TargetCheck, Verdict, decide, describe};
+use crate::status::{self, Failure, Health};
+use access::{Access, gather};
+use resolve::{Resolved, resolve};
+use verify::verify;
+
+pub async fn reconcile(obj: Arc<RevisionSource>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = poll(&obj, &ctx).await;
+    ctx.metrics
+        .observe_reconcile("RevisionSource", result.is_ok(), started.elapsed());
+    result
+}
+
+pub fn error_policy(obj: Arc<RevisionSource>, err: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(object = %display_ref(&*obj), error = %err, "reconcile failed; retrying");
+    requeue_with_jitter(Duration::from_secs(10))
+}
+
+/// What this reconcile learned, for the status write.
+#[derive(Default)]
+struct Learned {
+    /// S3 was contacted (lastCheckTime moves).
+    looked: bool,
+    revision: Option<ResolvedRevision>,
+    /// Fresh verifications and the digest of their inputs.
+    verified: Option<(Vec<TargetCheck>, String)>,
+}
+
+#[instrument(skip_all, fields(object = %display_ref(obj)))]
+async fn poll(obj: &RevisionSource, ctx: &Context) -> Result<Action, Error> {
+    let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
+    let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let previous = obj.status.clone().unwrap_or_default();
+    let spec = &obj.spec;
+    let generation = obj.metadata.generation;
+    let interval = Duration::from_secs(u64::try_from(spec.interval.max(10)).unwrap_or(300));
+    let attempt = ctx.attempts(&uid).await;
+    let judge = |failure: Option<&Failure>, revision: Option<&ResolvedRevision>, checks: &[TargetCheck]| {
+        decide(&Observed {
+            suspend: spec.suspend,
+            interval,
+            failure,
+            revision,
+            checks,
+            retry_attempt: attempt,
+        })
+    };
+    if spec.suspend {
+        let verdict = judge(None, None, &[]);
+        return finish(obj, ctx, &previous, Learned::default(), verdict).await;
+    }
+
+    let Access {
+        reader,
+        targets,
+        inputs,
+    } = gather(ctx, spec, &ns).await?;
+    let digest_for = |revision_digest: &str| inputs.verification_digest(revision_digest, generation);
+    let all_usable = reader.is_ok() && targets.iter().all(Result::is_ok);
+    let unchanged = digest_for(previous.revision_digest.as_deref().unwrap_or_default());
+    if all_usable && let Some(wait) = wait_before_poll(&previous, generation, &unchanged, interval, Timestamp::now()) {
+        tracing::debug!(wait_secs = wait.as_secs(), "looked recently; no AWS call");
+        return Ok(requeue_with_jitter(wait));
+    }
+    let reader = match reader {
+        Ok(r) => r,
+        Err(f) => {
+            let verdict = judge(Some(&f), None, &[]);
+            return finish(obj, ctx, &previous, Learned::default(), verdict).await;
+        }
+    };
+
+    let mut learned = Learned {
+        looked: true,
+        ..Learned::default()
+    };
+    let verdict = match resolve(spec, &reader, previous.revision.as_ref()).await {
+        Resolved::Failed(f, err) => {
+            if let Some(e) = err {
+                reader.forget_if_expired(ctx, &e).await;
+            }
+            judge(Some(&f), None, &[])
+        }
+        Resolved::Found(rev) => {
+            let digest = digest_for(&revision_digest(&rev));
+            let checks = if needs_verification(&previous, &digest, Timestamp::now()) || !all_usable {
+                let checks = verify(ctx, &reader, &targets, &rev).await;
+                learned.verified = Some((checks.clone(), digest));
+                checks
+            } else {
+                previous
+                    .verifications
+                    .iter()
+                    .cloned()
+                    .map(TargetCheck::reused)
+                    .collect()
+            };
+            let verdict = judge(None, Some(&rev), &checks);
+            learned.revision = Some(rev);
+            verdict
+        }
+    };
+    ctx.note_attempt(&uid, verdict.health == Health::Progressing).await;
+    finish(obj, ctx, &previous, learned, verdict).await
+}
+
+/// Write status and Events, then schedule the next look.
+async fn finish(
+    obj: &RevisionSource,
+    ctx: &Context,
+    previous: &RevisionSourceStatus,
+    learned: Learned,
+    verdict: Verdict,
+) -> Result<Action, Error> {
+    let now = Time(Timestamp::now());
+    let mut next = previous.clone();
+    next.observed_generation = obj.metadata.generation;
+    next.conditions = status::conditions(
+        &previous.conditions,
+        verdict.health,
+        verdict.reason,
+        &verdict.message,
+        obj.metadata.generation,
+        &now,
+    );
+    if learned.looked {
+        next.last_check_time = Some(now.clone());
+    }
+    if let Some(rev) = learned.revision {
+        next.revision_digest = Some(revision_digest(&rev));
+        next.revision = Some(rev);
+    }
+    if let Some((checks, digest)) = learned.verified {
+        next.verifications = checks.into_iter().map(|c| c.verification).collect();
+        next.verification_digest = Some(digest);
+        next.last_verified_time = Some(now);
+    }
+    if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Poll") {
+        publish(ctx, obj, &ev).await;
+    }
+    if next.revision_digest != previous.revision_digest
+        && let (Some(rev), Some(digest)) = (&next.revision, &next.revision_digest)
+    {
+        let note = format!(
+            "new revision {} (eTag {})",
+            describe(rev),
+            rev.e_tag.as_deref().unwrap_or("unknown")
+        );
+        info!(revision = %describe(rev), "new revision");
+        publish(ctx, obj, &status::new_revision_event(&note, digest)).await;
+    }
+    if &next != previous {
+        let api: Api<RevisionSource> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+        let patch = json!({
+            "apiVersion": RevisionSource::api_version(&()),
+            "kind": RevisionSource::kind(&()),
+            "status": next,
+        });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply("crossdeploy").force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    tracing::debug!(reason = verdict.reason.as_str(), "polled");
+    Ok(verdict.requeue.map_or_else(Action::await_change, requeue_with_jitter))
+}
+
+async fn publish(ctx: &Context, obj: &RevisionSource, ev: &Event) {
+    if let Err(e) = ctx.recorder.publish(ev, &obj.object_ref(&())).await {
+        warn!(error = %e, reason = %ev.reason, "could not publish Event");
+    }
+}
+
+/// Runs the RevisionSource controller until shutdown.
+pub async fn run(sources: Api<RevisionSource>, ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    // Status writes (lastCheckTime every interval) must not trigger a poll.
+    let (store, writer) = reflector::store();
+    let trigger = watcher(sources, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation as fn(&RevisionSource) -> Option<u64>,
+            Default::default(),
+        );
+    let by_target = store.clone();
+    let by_namespace = store.clone();
+    let targets: Api<TargetAccount> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(client);
+    Controller::for_stream(trigger, store)
+        // Only spec edits and deletions of a TargetAccount matter here, not
+        // its periodic status writes.
+        .watches_stream(
+            changed_or_deleted(targets, watcher::Config::default(), |ta: &TargetAccount| {
+                hash(&ta.metadata.generation)
+            }),
+            move |ta: TargetAccount| {
+                let name = ta.name_any();
+                by_target
+                    .state()
+                    .into_iter()
+                    .filter(move |s| {
+                        s.spec.read_as.as_ref().is_some_and(|r| r.name == name)
+                            || s.spec.verify_for.iter().any(|r| r.name == name)
+                    })
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // Relabelling a namespace can grant or revoke a TargetAccount.
+        .watches(namespaces, watcher::Config::default(), move |ns: Namespace| {
+            let name = ns.name_any();
+            by_namespace
+                .state()
+                .into_iter()
+                .filter(move |s| s.namespace().as_deref() == Some(name.as_str()))
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile trigger failed");
+            }
+        })
+        .await;
+}
+
+/// RevisionSource changes that concern the deployments referencing it: a new
+/// revision or readiness, not the lastCheckTime written on every poll.
+pub fn changes_for_deployments(
+    sources: Api<RevisionSource>,
+) -> impl futures::Stream<Item = Result<RevisionSource, watcher::Error>> + Send + 'static {
+    changed_or_deleted(sources, watcher::Config::default(), |s: &RevisionSource| {
+        let status = s.status.as_ref();
+        hash(&(
+            s.metadata.generation,
+            status.and_then(|s| s.observed_generation),
+            status.and_then(|s| s.revision_digest.clone()),
+            status.map(|s| {
+                s.conditions
+                    .iter()
+                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                    .collect::<Vec<_>>()
+            }),
+        ))
+    })
+}
+
+fn hash<T: std::hash::Hash>(value: &T) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
+}

@@ -1,0 +1,237 @@
+//! Who talks to S3 for a RevisionSource: the operator's own identity or a
+//! TargetAccount's role. Tenancy is checked here, before any AWS call.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, ResourceExt};
+
+use crate::api::{RevisionSourceSpec, TargetAccount, TargetAccountRef};
+use crate::aws::session::{SessionRequest, TargetClients, session_name};
+use crate::aws::{AwsError, ErrorClass};
+use crate::controller::{Context, Error};
+use crate::revision::digest::{TargetIdentity, verification_digest};
+use crate::status::{Failure, Reason};
+use crate::tenancy;
+
+/// Everything a poll needs from Kubernetes before it may call AWS.
+pub struct Access {
+    pub reader: Result<Reader, Failure>,
+    pub targets: Vec<Target>,
+    pub inputs: VerificationInputs,
+}
+
+/// A verifyFor entry: usable, or refused before any AWS call.
+pub type Target = Result<TargetAccess, (String, Failure)>;
+
+/// The TargetAccounts a verification depends on.
+pub struct VerificationInputs {
+    reader: Option<TargetIdentity>,
+    targets: Vec<TargetIdentity>,
+}
+
+impl VerificationInputs {
+    pub fn verification_digest(&self, revision_digest: &str, generation: Option<i64>) -> String {
+        verification_digest(revision_digest, generation, self.reader.as_ref(), &self.targets)
+    }
+}
+
+/// Look up the reader and the verifyFor TargetAccounts for this namespace.
+pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Result<Access, Error> {
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let ns_labels = namespaces
+        .get_opt(ns)
+        .await?
+        .map(|n| n.labels().clone())
+        .unwrap_or_default();
+    let region = spec.s3.region.as_deref();
+    let (reader, reader_identity) = match &spec.read_as {
+        None => (Ok(Reader::Operator(ctx.sessions.own_s3(region))), None),
+        Some(r) => match target_access(ctx, r, ns, &ns_labels, region).await? {
+            Ok(access) => {
+                let id = access.identity();
+                (Ok(Reader::Target(Box::new(access))), Some(id))
+            }
+            Err((id, f)) => (Err(f), id),
+        },
+    };
+    let mut targets = Vec::with_capacity(spec.verify_for.len());
+    let mut identities = Vec::with_capacity(spec.verify_for.len());
+    for r in &spec.verify_for {
+        match target_access(ctx, r, ns, &ns_labels, region).await? {
+            Ok(access) => {
+                identities.push(access.identity());
+                targets.push(Ok(access));
+            }
+            Err((id, f)) => {
+                identities.push(id.unwrap_or_else(|| TargetIdentity {
+                    name: r.name.clone(),
+                    uid: None,
+                    generation: None,
+                }));
+                targets.push(Err((r.name.clone(), f)));
+            }
+        }
+    }
+    Ok(Access {
+        reader,
+        targets,
+        inputs: VerificationInputs {
+            reader: reader_identity,
+            targets: identities,
+        },
+    })
+}
+
+/// A TargetAccount this namespace may use, with its assumed-role session.
+pub struct TargetAccess {
+    pub target: TargetAccount,
+    pub clients: TargetClients,
+    /// Kept to rebuild the SessionRequest when the session must be forgotten.
+    external_id: Option<String>,
+    region: Option<String>,
+    session_name: String,
+}
+
+impl TargetAccess {
+    pub fn name(&self) -> String {
+        self.target.name_any()
+    }
+
+    pub fn role_arn(&self) -> &str {
+        &self.target.spec.role_arn
+    }
+
+    pub fn identity(&self) -> TargetIdentity {
+        identity(&self.target)
+    }
+
+    /// Drop cached credentials AWS called expired, so the next poll assumes afresh.
+    pub async fn forget_if_expired(&self, ctx: &Context, err: &AwsError) {
+        if err.class == ErrorClass::ExpiredCredentials {
+            ctx.sessions.invalidate(&self.request()).await;
+        }
+    }
+
+    fn request(&self) -> SessionRequest<'_> {
+        SessionRequest::for_target(
+            &self.target.spec,
+            self.external_id.as_deref(),
+            self.region.as_deref(),
+            self.session_name.clone(),
+        )
+    }
+}
+
+pub fn identity(target: &TargetAccount) -> TargetIdentity {
+    TargetIdentity {
+        name: target.name_any(),
+        uid: target.metadata.uid.clone(),
+        generation: target.metadata.generation,
+    }
+}
+
+/// The TargetAccount, looked up and checked for this namespace. Err(Failure)
+/// when it cannot be used; then no AWS call is made for it.
+async fn target_access(
+    ctx: &Context,
+    r: &TargetAccountRef,
+    ns: &str,
+    ns_labels: &BTreeMap<String, String>,
+    bucket_region: Option<&str>,
+) -> Result<Result<TargetAccess, (Option<TargetIdentity>, Failure)>, Error> {
+    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
+    let Some(target) = targets.get_opt(&r.name).await? else {
+        return Ok(Err((
+            None,
+            Failure::permanent(
+                Reason::TargetAccountNotFound,
+                format!(
+                    "TargetAccount {:?} does not exist; ask a platform admin to create it",
+                    r.name
+                ),
+            ),
+        )));
+    };
+    if tenancy::check_namespace(&target.spec, ns_labels).is_err() {
+        return Ok(Err((
+            Some(identity(&target)),
+            Failure::permanent(
+                Reason::TargetAccountNotPermitted,
+                format!(
+                    "TargetAccount {:?} does not permit namespace {ns:?} (not selected by its namespaceSelector); \
+                     ask a platform admin",
+                    r.name
+                ),
+            ),
+        )));
+    }
+    let external_id = match &target.spec.external_id_secret_ref {
+        Some(secret) => match ctx.external_id(secret).await? {
+            Some(id) => Some(id),
+            None => {
+                return Ok(Err((
+                    Some(identity(&target)),
+                    Failure::permanent(
+                        Reason::ExternalIdSecretMissing,
+                        format!(
+                            "the ExternalId Secret {}/{} (key {:?}) of TargetAccount {:?} is missing or empty",
+                            ctx.settings.operator_namespace, secret.name, secret.key, r.name
+                        ),
+                    ),
+                )));
+            }
+        },
+        None => None,
+    };
+    let region = bucket_region.map(str::to_string);
+    let name = session_name(ns);
+    let request = SessionRequest::for_target(&target.spec, external_id.as_deref(), region.as_deref(), name.clone());
+    let clients = ctx.sessions.clients(&request).await;
+    Ok(Ok(TargetAccess {
+        target,
+        clients,
+        external_id,
+        region,
+        session_name: name,
+    }))
+}
+
+/// The identity that lists and reads the bucket.
+pub enum Reader {
+    Operator(aws_sdk_s3::Client),
+    Target(Box<TargetAccess>),
+}
+
+impl Reader {
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        match self {
+            Reader::Operator(s3) => s3,
+            Reader::Target(t) => &t.clients.s3,
+        }
+    }
+
+    /// For messages: who was refused.
+    pub fn describe(&self) -> String {
+        match self {
+            Reader::Operator(_) => "the operator's own identity".into(),
+            Reader::Target(t) => format!("{} (spec.readAs {:?})", t.role_arn(), t.name()),
+        }
+    }
+
+    /// The bucket is taken to live in the reader's account (the guide's
+    /// development account): the operator's account from STS (once per
+    /// process), or the readAs role's account from its ARN.
+    pub async fn account(&self, ctx: &Context) -> Result<String, AwsError> {
+        match self {
+            Reader::Operator(_) => ctx.sessions.own_account().await,
+            Reader::Target(t) => Ok(t.target.spec.account_id().unwrap_or_default().to_string()),
+        }
+    }
+
+    pub async fn forget_if_expired(&self, ctx: &Context, err: &AwsError) {
+        if let Reader::Target(t) = self {
+            t.forget_if_expired(ctx, err).await;
+        }
+    }
+}
