@@ -35,8 +35,21 @@ kubectl -n webapp wait --for=condition=Ready xad/webapp --timeout=120s >/dev/nul
   { tail -30 .dev/operator.log; kubectl -n webapp describe xad webapp; die "webapp did not become Ready"; }
 kubectl wait --for=condition=Ready targetaccount/production --timeout=60s >/dev/null || true
 
+echo "==> continuous delivery: RevisionSource 'webapp-releases' (highest semver under webapp/)"
+kubectl apply -f examples/03-revision-source.yaml
+kubectl -n webapp wait --for=condition=Ready xrs/webapp-releases --timeout=120s >/dev/null ||
+  { tail -30 .dev/operator.log; kubectl -n webapp describe xrs webapp-releases; die "the source did not become Ready"; }
+for _ in $(seq 1 240); do
+  [[ "$(kubectl -n webapp get xad webapp -o jsonpath='{.status.revision.key}/{.status.currentDeployment.status}')" == webapp/webapp-2.0.0.zip/Succeeded ]] && break
+  sleep 0.5
+done
+[[ "$(kubectl -n webapp get xad webapp -o jsonpath='{.status.currentDeployment.status}')" == Succeeded ]] ||
+  { tail -30 .dev/operator.log; die "webapp 2.0.0 was not deployed"; }
+
 echo
 kubectl get targetaccounts
+echo
+kubectl get revisionsources -A
 echo
 kubectl get crossaccountdeployments -A
 echo
