@@ -7,6 +7,14 @@ use kube::runtime::events::{Event, EventType};
 
 use crate::api::condition_type::{READY, RECONCILING, STALLED};
 
+/// The current time as the API server stores it (whole seconds). Comparing a
+/// freshly built status with the stored one must not see a difference that
+/// is only sub-second precision, or every reconcile would write status.
+pub fn now() -> Time {
+    let secs = k8s_openapi::jiff::Timestamp::now().as_second();
+    Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()))
+}
+
 /// Overall health, mapped onto the three kstatus conditions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {

@@ -358,6 +358,12 @@ pub struct DeploymentRecord {
     /// Id of the rollback deployment CodeDeploy started, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_deployment_id: Option<String>,
+    /// AWS account the deployment runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Region the deployment runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Instance counts of a deployment.

@@ -51,13 +51,16 @@ pub struct RevisionSourceSpec {
     pub bundle_type: Option<BundleType>,
 
     /// TargetAccount whose role lists and reads the bucket, and whose account
-    /// is taken as the bucket's owner. Default: the operator's own identity.
+    /// is taken as the bucket's owner. Default: the operator's own identity,
+    /// which is only used when some `verifyFor` TargetAccount selects this
+    /// namespace (otherwise the source is Stalled, TargetAccountNotPermitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_as: Option<TargetAccountRef>,
 
     /// TargetAccounts that will deploy this revision: their role must be able
     /// to read it, and, across accounts, the bucket policy must grant their
-    /// instanceProfileRoleArn read access (guide step 2).
+    /// instanceProfileRoleArn read access (guide step 2). Without `readAs`, at
+    /// least one of them must select this namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub verify_for: Vec<TargetAccountRef>,
@@ -150,6 +153,10 @@ pub struct RevisionSourceStatus {
     /// When `verifications` were made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified_time: Option<Time>,
+    /// Generation of the spec that `revision` was resolved and verified for;
+    /// while a poll of that spec is only retrying, deployments keep using it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_generation: Option<i64>,
 }
 
 impl HasConditions for RevisionSourceStatus {

@@ -1,6 +1,7 @@
 //! CodeDeploy in the target account (guide steps 3 and 5).
 
 use aws_sdk_codedeploy::Client;
+use aws_sdk_codedeploy::config::retry::RetryConfig;
 use aws_sdk_codedeploy::types::{
     AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo, DeploymentStatus,
     FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
@@ -173,6 +174,10 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
         .set_auto_rollback_configuration(rollback)
         .set_file_exists_behavior(req.file_exists_behavior.map(FileExistsBehavior::from))
         .ignore_application_stop_failures(req.ignore_application_stop_failures)
+        // Not idempotent: a retried request after a timeout could start a
+        // second deployment. The marker search is the only retry path.
+        .customize()
+        .config_override(aws_sdk_codedeploy::config::Builder::default().retry_config(RetryConfig::disabled()))
         .send()
         .await
         .classify("codedeploy:CreateDeployment")?;
@@ -185,12 +190,18 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
 }
 
 /// Stops a deployment; CodeDeploy rolls back when `auto_rollback` is set.
+/// A deployment that finished in the meantime is already where we want it.
 pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Result<(), AwsError> {
-    cd.stop_deployment()
+    let result = cd
+        .stop_deployment()
         .deployment_id(id)
         .auto_rollback_enabled(auto_rollback)
         .send()
         .await
         .map(|_| ())
-        .classify("codedeploy:StopDeployment")
+        .classify("codedeploy:StopDeployment");
+    match result {
+        Err(e) if e.code == "DeploymentAlreadyCompletedException" => Ok(()),
+        other => other,
+    }
 }

@@ -88,7 +88,7 @@ pub async fn get_bucket_policy(s3: &Client, bucket: &str) -> Result<Option<Strin
     }
 }
 
+/// Whole seconds, as the API server stores times (see status::now).
 pub(crate) fn to_time(dt: &aws_smithy_types::DateTime) -> Option<Time> {
-    let nanos = i32::try_from(dt.subsec_nanos()).ok()?;
-    k8s_openapi::jiff::Timestamp::new(dt.secs(), nanos).ok().map(Time)
+    k8s_openapi::jiff::Timestamp::from_second(dt.secs()).ok().map(Time)
 }

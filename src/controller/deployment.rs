@@ -26,8 +26,8 @@ use crate::aws::session::{SessionRequest, TargetClients, session_name};
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::deploy::diagnosis::{Subject, diagnose};
 use crate::deploy::marker::{self, REDEPLOY_ANNOTATION};
-use crate::deploy::statemachine::{Decision, Effect, Observed, Phase, decide, decide_failure};
-use crate::status::{self, Failure, Health, Reason};
+use crate::deploy::statemachine::{Decision, Effect, Observed, Phase, decide, decide_create_refused, decide_failure};
+use crate::status::{self, Failure, Reason};
 use crate::tenancy::{self, Refusal};
 
 pub const FINALIZER: &str = "crossdeploy.io/deployment";
@@ -66,6 +66,7 @@ pub fn error_policy(obj: Arc<CrossAccountDeployment>, err: &Error, _ctx: Arc<Con
 struct Gathered {
     failure: Option<Failure>,
     account_id: Option<String>,
+    region: Option<String>,
     role_arn: Option<String>,
     clients: Option<TargetClients>,
     revision: Option<ResolvedRevision>,
@@ -144,14 +145,6 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
         Effect::None => {}
         Effect::CreateDeployment => match create(&obj, &g, &desired).await {
             Ok(view) => {
-                publish(
-                    ctx,
-                    &obj,
-                    EventType::Normal,
-                    "DeploymentCreated",
-                    &format!("created CodeDeploy deployment {}", view.id),
-                )
-                .await;
                 ctx.metrics.deployment_created();
                 if ctx.settings.crash_after_create {
                     // Test-only crash point (see Settings::crash_after_create).
@@ -165,41 +158,21 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
                 patch_status(ctx, &obj, &quick).await?;
             }
             Err(e) if e.class == ErrorClass::DeploymentLimitExceeded => {
-                // Lost a race with another deployment: wait or replace next time.
-                decision = Decision {
-                    effect: Effect::None,
-                    health: Health::Progressing,
-                    reason: Reason::WaitingForActiveDeployment,
-                    message: format!("another deployment became active in the group: {}", e.message),
-                    requeue: Duration::from_secs(5),
-                };
+                decision = decide_create_refused(&e.message, attempt);
             }
             Err(e) => decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt),
         },
         Effect::StopDeployment { id } => {
             let clients = g.clients.as_ref().ok_or(Error::MissingField("target session"))?;
-            let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
-            match codedeploy::stop_deployment(&clients.codedeploy, &id, rollback).await {
-                Ok(()) => {
-                    publish(
-                        ctx,
-                        &obj,
-                        EventType::Normal,
-                        "StoppedActiveDeployment",
-                        &format!("stopped deployment {id} to replace it"),
-                    )
-                    .await;
-                }
-                Err(e) => decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt),
+            // No rollback of a deployment that is being replaced: its
+            // rollback would occupy the group and be stopped in turn.
+            if let Err(e) = codedeploy::stop_deployment(&clients.codedeploy, &id, false).await {
+                decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt);
             }
         }
     }
 
-    let transient = decision.health == Health::Progressing && decision.reason == Reason::AwsUnavailable;
-    if let Some(f) = g.failure.as_ref().filter(|f| f.retryable) {
-        tracing::debug!(reason = f.reason.as_str(), "transient failure");
-    }
-    ctx.note_attempt(&desired.uid, transient).await;
+    ctx.note_attempt(&desired.uid, decision.backs_off).await;
     finish(&obj, ctx, &previous, g, Some(&desired), decision).await
 }
 
@@ -259,6 +232,7 @@ async fn gather(
     }
     g.account_id = target.spec.account_id().map(str::to_string);
     g.role_arn = Some(target.spec.role_arn.clone());
+    g.region = Some(spec.region.clone().unwrap_or_else(|| target.spec.region.clone()));
 
     let external_id = match &target.spec.external_id_secret_ref {
         Some(r) => match ctx.external_id(r).await? {
@@ -307,10 +281,17 @@ async fn observe_deployments(
 ) -> Result<(), AwsError> {
     let spec = &obj.spec;
     // Status first: the deployment for this digest is already known.
+    // A record from another account or region (the TargetAccount or region
+    // changed) says nothing about this one; records without them predate the
+    // fields and are trusted.
+    let same_place = |c: &DeploymentRecord| {
+        c.account_id.as_ref().is_none_or(|a| Some(a) == g.account_id.as_ref())
+            && c.region.as_ref().is_none_or(|r| Some(r) == g.region.as_ref())
+    };
     if let Some(current) = previous
         .current_deployment
         .as_ref()
-        .filter(|c| c.digest == desired.digest)
+        .filter(|c| c.digest == desired.digest && same_place(c))
     {
         g.revision = previous.revision.clone();
         let finished = current
@@ -333,26 +314,30 @@ async fn observe_deployments(
     if let Some(expected) = &desired.s3.e_tag
         && revision.e_tag.as_deref().map(|e| e.trim_matches('"')) != Some(expected.trim_matches('"'))
     {
-        return Err(AwsError {
-            operation: "s3:HeadObject",
-            class: ErrorClass::Invalid,
-            code: "ETagMismatch".into(),
-            message: format!(
-                "object has ETag {} but spec.revision.s3.eTag is {expected}",
+        g.failure = Some(Failure::permanent(
+            Reason::RevisionChanged,
+            format!(
+                "s3://{}/{} has ETag {} but spec.revision.s3.eTag is {expected}: the object was replaced after \
+                 the spec was written (guide step 4). Pin spec.revision.s3.version or update the eTag",
+                revision.bucket,
+                revision.key,
                 revision.e_tag.as_deref().unwrap_or("none")
             ),
-        });
+        ));
+        return Ok(());
     }
     g.revision = Some(revision);
     codedeploy::check_deployment_group(&clients.codedeploy, &spec.application_name, &spec.deployment_group_name)
         .await?;
 
     // Exactly once: a deployment carrying our marker may exist although status
-    // does not know it (crash after CreateDeployment, lost status write).
-    let lookback = obj
-        .metadata
-        .creation_timestamp
+    // does not know it (crash after CreateDeployment, lost status write). It
+    // can only be newer than the last deployment status knows of.
+    let lookback = previous
+        .current_deployment
         .as_ref()
+        .and_then(|c| c.create_time.as_ref())
+        .or(obj.metadata.creation_timestamp.as_ref())
         .map(|t| aws_smithy_types::DateTime::from_secs(t.0.as_second() - MARKER_LOOKBACK));
     let recent = codedeploy::list_deployments(
         &clients.codedeploy,
@@ -362,9 +347,12 @@ async fn observe_deployments(
         lookback,
     )
     .await?;
+    // Only this object's newest deployment counts: after v1 -> v2 -> v1 the
+    // old v1 deployment carries the same marker but is not what runs now.
     g.ours = recent
         .iter()
-        .find(|d| marker::carries_marker(&d.description, &desired.uid, &desired.digest))
+        .find(|d| marker::owned_by(&d.description, &desired.uid))
+        .filter(|d| marker::carries_marker(&d.description, &desired.uid, &desired.digest))
         .cloned();
     if g.ours.is_none() {
         let active = codedeploy::list_deployments(
@@ -409,7 +397,7 @@ async fn create(obj: &CrossAccountDeployment, g: &Gathered, desired: &Desired<'_
         id,
         status: "Created".into(),
         description: req.description,
-        create_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+        create_time: Some(status::now()),
         ..Default::default()
     })
 }
@@ -452,7 +440,7 @@ fn build_status(
     desired: Option<&Desired<'_>>,
     decision: &Decision,
 ) -> CrossAccountDeploymentStatus {
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let now = status::now();
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;
     next.conditions = status::conditions(
@@ -474,7 +462,9 @@ fn build_status(
         next.revision = Some(rev.clone());
     }
     if let (Some(ours), Some(desired)) = (&g.ours, desired) {
-        let record = record_from_view(ours, &desired.digest);
+        let mut record = record_from_view(ours, &desired.digest);
+        record.account_id.clone_from(&g.account_id);
+        record.region.clone_from(&g.region);
         // A deployment that just finished moves into history once.
         let finished_now =
             Phase::of(&ours.status) != Phase::Active && !previous.history.iter().any(|h| h.deployment_id == ours.id);
@@ -511,6 +501,8 @@ fn record_from_view(d: &DeploymentView, digest: &str) -> DeploymentRecord {
         error_code: d.error_code.clone(),
         error_message: d.error_message.clone(),
         rollback_deployment_id: d.rollback_deployment_id.clone(),
+        account_id: None,
+        region: None,
     }
 }
 
@@ -551,7 +543,10 @@ async fn patch_status(
 /// Deletion: stop the in-flight deployment when asked to, but never hang on AWS.
 #[instrument(skip_all, fields(object = %display_ref(&*obj)))]
 async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action, Error> {
-    let uid = obj.uid().unwrap_or_default();
+    // Own counter: backoff from earlier transient failures must not use up
+    // the deletion's attempts.
+    let key = format!("{}/cleanup", obj.uid().unwrap_or_default());
+    ctx.forget(&obj.uid().unwrap_or_default()).await;
     let Some(current) = obj
         .status
         .as_ref()
@@ -573,7 +568,7 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
     }
     match stop_for_cleanup(&obj, ctx, &current.id).await {
         Ok(()) => {
-            ctx.note_attempt(&uid, false).await;
+            ctx.forget(&key).await;
             publish(
                 ctx,
                 &obj,
@@ -588,9 +583,9 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
             Ok(Action::await_change())
         }
         Err(e) => {
-            let attempt = ctx.note_attempt(&uid, true).await;
+            let attempt = ctx.note_attempt(&key, true).await;
             if attempt + 1 >= CLEANUP_ATTEMPTS {
-                ctx.note_attempt(&uid, false).await;
+                ctx.forget(&key).await;
                 publish(
                     ctx,
                     &obj,

@@ -94,6 +94,11 @@ impl Context {
         }
     }
 
+    /// Drop the retry count of an object that is gone or settled.
+    pub async fn forget(&self, key: &str) {
+        self.retries.lock().await.remove(key);
+    }
+
     pub async fn attempts(&self, uid: &str) -> u32 {
         self.retries.lock().await.get(uid).copied().unwrap_or(0)
     }
@@ -156,25 +161,38 @@ pub async fn run(ctx: Arc<Context>) {
     let deployment_controller = Controller::for_stream(trigger, reader)
         // A TargetAccount edit (selector, allow-lists, role) re-evaluates the
         // deployments that reference it, without a restart.
-        .watches(targets.clone(), watcher::Config::default(), move |ta: TargetAccount| {
-            let name = ta.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(move |d| d.spec.target_account_ref.name == name)
-                .map(|d| ObjectRef::from_obj(&*d))
-                .collect::<Vec<_>>()
-        })
-        // Relabelling a namespace can grant or revoke access.
-        .watches(namespaces, watcher::Config::default(), move |ns: Namespace| {
-            let name = ns.name_any();
-            store_for_ns
-                .state()
-                .into_iter()
-                .filter(move |d| d.namespace().as_deref() == Some(name.as_str()))
-                .map(|d| ObjectRef::from_obj(&*d))
-                .collect::<Vec<_>>()
-        })
+        // Keyed on generation: TargetAccount status writes (verification) must
+        // not wake every deployment that uses the account.
+        .watches_stream(
+            triggers::changed_or_deleted(targets.clone(), watcher::Config::default(), |ta: &TargetAccount| {
+                triggers::hash_of(&ta.metadata.generation)
+            }),
+            move |ta: TargetAccount| {
+                let name = ta.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(move |d| d.spec.target_account_ref.name == name)
+                    .map(|d| ObjectRef::from_obj(&*d))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // Relabelling a namespace can grant or revoke access; nothing else
+        // about a namespace matters here.
+        .watches_stream(
+            triggers::changed_or_deleted(namespaces, watcher::Config::default(), |ns: &Namespace| {
+                triggers::hash_of(&ns.metadata.labels)
+            }),
+            move |ns: Namespace| {
+                let name = ns.name_any();
+                store_for_ns
+                    .state()
+                    .into_iter()
+                    .filter(move |d| d.namespace().as_deref() == Some(name.as_str()))
+                    .map(|d| ObjectRef::from_obj(&*d))
+                    .collect::<Vec<_>>()
+            },
+        )
         // A source's new revision or readiness re-evaluates the deployments
         // that reference it: continuous delivery without re-listing.
         .watches_stream(
@@ -203,7 +221,18 @@ pub async fn run(ctx: Arc<Context>) {
     if let Some(sel) = &ctx.settings.target_account_selector {
         ta_config = ta_config.labels(sel);
     }
-    let target_controller = Controller::new(targets, ta_config)
+    // Verification writes status every time; only spec changes (and the
+    // periodic requeue) may start another one, or it would loop.
+    let (ta_reader, ta_writer) = reflector::store();
+    let ta_trigger = watcher(targets, ta_config)
+        .default_backoff()
+        .reflect(ta_writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation as fn(&TargetAccount) -> Option<u64>,
+            Default::default(),
+        );
+    let target_controller = Controller::for_stream(ta_trigger, ta_reader)
         .shutdown_on_signal()
         .run(target_account::reconcile, target_account::error_policy, ctx.clone())
         .for_each(|res| async move {

@@ -159,6 +159,7 @@ async fn finish(
     if let Some(rev) = learned.revision {
         next.revision_digest = Some(revision_digest(&rev));
         next.revision = Some(rev);
+        next.resolved_generation = obj.metadata.generation;
     }
     if let Some((checks, digest)) = learned.verified {
         next.verifications = checks.into_iter().map(|c| c.verification).collect();

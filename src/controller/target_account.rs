@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Event;
@@ -65,7 +64,7 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
         Err(f) if f.retryable => (Health::Progressing, f.reason, f.message, None, retry_backoff(attempt)),
         Err(f) => (Health::Stalled, f.reason, f.message, None, STALLED_RETRY),
     };
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let now = status::now();
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;
     next.conditions = status::conditions(

@@ -67,6 +67,11 @@ pub fn carries_marker(description: &str, uid: &str, digest: &str) -> bool {
     description.contains(&marker(uid, digest))
 }
 
+/// Was this deployment created for the object with `uid` (any digest)?
+pub fn owned_by(description: &str, uid: &str) -> bool {
+    description.contains(&format!("[crossdeploy:{uid}:"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +132,9 @@ mod tests {
         assert!(carries_marker(&d, "uid-1", "abcd"));
         assert!(!carries_marker(&d, "uid-2", "abcd"));
         assert!(!carries_marker(&d, "uid-1", "abce"));
+        assert!(owned_by(&d, "uid-1"));
+        assert!(!owned_by(&d, "uid-2"));
+        assert!(!owned_by(&d, "uid"), "a uid prefix is not the owner");
         assert!(description(None, &"u".repeat(36), &"d".repeat(16)).len() < 100);
     }
 }

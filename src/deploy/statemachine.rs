@@ -64,6 +64,9 @@ pub struct Decision {
     pub reason: Reason,
     pub message: String,
     pub requeue: Duration,
+    /// This outcome counts as one more failed attempt, so the next requeue
+    /// of the same outcome backs off further.
+    pub backs_off: bool,
 }
 
 /// How long a finished, healthy object waits before it is looked at again.
@@ -100,6 +103,7 @@ pub fn decide(o: &Observed<'_>) -> Decision {
             reason: Reason::Suspended,
             message: "spec.suspend is true: no new deployment is started".into(),
             requeue: SETTLED_RECHECK,
+            backs_off: false,
         };
     }
     match (o.other_active, o.on_active) {
@@ -112,6 +116,7 @@ pub fn decide(o: &Observed<'_>) -> Decision {
                 other.id, other.status
             ),
             requeue: poll_interval(o.active_for),
+            backs_off: false,
         },
         (Some(other), OnActiveDeployment::StopAndReplace) => Decision {
             effect: Effect::StopDeployment { id: other.id.clone() },
@@ -122,6 +127,7 @@ pub fn decide(o: &Observed<'_>) -> Decision {
                 other.id
             ),
             requeue: MIN_POLL,
+            backs_off: false,
         },
         (None, _) => Decision {
             effect: Effect::CreateDeployment,
@@ -129,6 +135,7 @@ pub fn decide(o: &Observed<'_>) -> Decision {
             reason: Reason::DeploymentCreated,
             message: "creating the CodeDeploy deployment".into(),
             requeue: MIN_POLL,
+            backs_off: false,
         },
     }
 }
@@ -180,6 +187,7 @@ fn track(d: &DeploymentView, active_for: Duration) -> Decision {
         reason,
         message,
         requeue,
+        backs_off: false,
     }
 }
 
@@ -193,6 +201,7 @@ pub fn decide_failure(f: &Failure, retry_attempt: u32) -> Decision {
             reason: f.reason,
             message: f.message.clone(),
             requeue: retry_backoff(retry_attempt),
+            backs_off: true,
         }
     } else {
         Decision {
@@ -201,7 +210,22 @@ pub fn decide_failure(f: &Failure, retry_attempt: u32) -> Decision {
             reason: f.reason,
             message: f.message.clone(),
             requeue: STALLED_RETRY,
+            backs_off: false,
         }
+    }
+}
+
+/// CreateDeployment was refused with DeploymentLimitExceeded: another
+/// deployment won the race for the group, or an account-level limit was hit.
+/// Either way wait, backing off, and decide again from fresh observations.
+pub fn decide_create_refused(aws_message: &str, retry_attempt: u32) -> Decision {
+    Decision {
+        effect: Effect::None,
+        health: Health::Progressing,
+        reason: Reason::WaitingForActiveDeployment,
+        message: format!("CodeDeploy refused a new deployment for now: {aws_message}"),
+        requeue: retry_backoff(retry_attempt).max(MIN_POLL),
+        backs_off: true,
     }
 }
 
@@ -403,6 +427,30 @@ mod tests {
         let d = decide(&o);
         assert_eq!((d.health, d.requeue), (Health::Progressing, Duration::from_secs(16)));
         assert_eq!(d.effect, Effect::None);
+    }
+
+    #[test]
+    fn refused_creates_wait_with_growing_backoff() {
+        let first = decide_create_refused("limit", 0);
+        let later = decide_create_refused("limit", 5);
+        assert_eq!(
+            (first.effect.clone(), first.reason),
+            (Effect::None, Reason::WaitingForActiveDeployment)
+        );
+        assert!(first.backs_off && first.requeue >= MIN_POLL);
+        assert!(later.requeue > first.requeue);
+    }
+
+    #[test]
+    fn only_failures_back_off() {
+        let done = dep("d-OURS", "Succeeded");
+        assert!(!decide(&observed(Some(&done), None)).backs_off);
+        assert!(!decide(&observed(None, None)).backs_off);
+        let mut o = observed(None, None);
+        o.failure = Some(Failure::retryable(Reason::AwsUnavailable, "throttled"));
+        assert!(decide(&o).backs_off);
+        o.failure = Some(Failure::permanent(Reason::AssumeRoleDenied, "denied"));
+        assert!(!decide(&o).backs_off, "permanent failures retry at a fixed slow pace");
     }
 
     #[test]

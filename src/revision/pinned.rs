@@ -12,7 +12,9 @@ pub struct Pinned {
     pub source_digest: String,
 }
 
-/// Ok when the source is Ready (or suspended on a fully verified revision).
+/// Ok when the source is Ready, suspended on a fully verified revision, or
+/// only retrying (not Stalled) after resolving and verifying a revision for
+/// its current spec: a throttled poll does not change what is deployed.
 pub fn pin(name: &str, source: Option<&RevisionSource>) -> Result<Pinned, Failure> {
     let Some(source) = source else {
         return Err(Failure::permanent(
@@ -38,11 +40,21 @@ pub fn pin(name: &str, source: Option<&RevisionSource>) -> Result<Pinned, Failur
         return Err(not_ready(true, "has not resolved its current spec yet".into()));
     };
     let ready = status.is_condition_true(condition_type::READY);
+    let all_passed = status.verifications.iter().all(|v| v.passed);
     let frozen = status
         .condition(condition_type::READY)
         .is_some_and(|c| c.reason == Reason::Suspended.as_str())
-        && status.verifications.iter().all(|v| v.passed);
-    if !ready && !frozen {
+        && all_passed;
+    // A transient failure (throttling, 5xx) leaves the last revision in
+    // place; it stays deployable if it was resolved for this very spec and
+    // every verification passed.
+    let retrying = !status.is_condition_true(condition_type::STALLED)
+        && status.resolved_generation.is_some()
+        && status.resolved_generation == source.metadata.generation
+        && status.revision_digest.is_some()
+        && status.verification_digest.is_some()
+        && all_passed;
+    if !ready && !frozen && !retrying {
         let stalled = status.condition(condition_type::STALLED).filter(|c| c.status == "True");
         let current = stalled.or_else(|| status.condition(condition_type::RECONCILING));
         let detail = current.map_or_else(String::new, |c| format!(" ({}: {})", c.reason, c.message));
@@ -103,6 +115,8 @@ mod tests {
                 ..Default::default()
             }),
             revision_digest: with_revision.then(|| "d1".to_string()),
+            verification_digest: with_revision.then(|| "v1".to_string()),
+            resolved_generation: with_revision.then_some(observed),
             ..Default::default()
         });
         rs
@@ -130,7 +144,7 @@ mod tests {
                 false,
             ),
             (
-                Some(source(Health::Progressing, Reason::AwsUnavailable, 2, true)),
+                Some(source(Health::Progressing, Reason::AwsUnavailable, 2, false)),
                 Reason::RevisionSourceNotReady,
                 true,
             ),
@@ -160,5 +174,63 @@ mod tests {
             });
         }
         assert!(pin("src", Some(&src)).is_err());
+    }
+
+    #[test]
+    fn a_retrying_source_keeps_its_verified_revision() {
+        let ready = pin("src", Some(&source(Health::Ready, Reason::RevisionResolved, 2, true))).unwrap();
+        let throttled = source(Health::Progressing, Reason::AwsUnavailable, 2, true);
+        assert_eq!(
+            pin("src", Some(&throttled)).unwrap(),
+            ready,
+            "a throttled poll changes nothing for the deployments"
+        );
+
+        let edit = |f: fn(&mut RevisionSourceStatus)| {
+            let mut src = throttled.clone();
+            if let Some(s) = src.status.as_mut() {
+                f(s);
+            }
+            src
+        };
+        let rows = [
+            (
+                "never resolved",
+                source(Health::Progressing, Reason::AwsUnavailable, 2, false),
+            ),
+            (
+                "resolved for an earlier spec",
+                edit(|s| s.resolved_generation = Some(1)),
+            ),
+            (
+                "resolved before resolvedGeneration existed",
+                edit(|s| s.resolved_generation = None),
+            ),
+            ("never verified", edit(|s| s.verification_digest = None)),
+            (
+                "a verification did not pass",
+                edit(|s| {
+                    s.verifications.push(TargetVerification {
+                        target_account: "prod".into(),
+                        passed: false,
+                        ..Default::default()
+                    })
+                }),
+            ),
+        ];
+        for (what, src) in rows {
+            let f = pin("src", Some(&src)).unwrap_err();
+            assert_eq!(
+                (f.reason, f.retryable),
+                (Reason::RevisionSourceNotReady, true),
+                "{what}"
+            );
+            assert!(f.message.contains("AwsUnavailable: why"), "{what}: {}", f.message);
+        }
+
+        // Stalled needs a human, even with a verified revision in status.
+        let stalled = source(Health::Stalled, Reason::BucketAccessDenied, 2, true);
+        let f = pin("src", Some(&stalled)).unwrap_err();
+        assert_eq!((f.reason, f.retryable), (Reason::RevisionSourceNotReady, false));
     }
 }

@@ -69,19 +69,44 @@ async fn happy_path_update_and_one_assume_role_per_session() {
     let status = obj.status.expect("status");
     assert_eq!(status.history.len(), 2, "history keeps both deployments");
     assert_eq!(status.last_successful_revision.map(|r| r.key), Some(V2.to_string()));
-    let ours: Vec<_> = ctx
-        .group_deployments()
-        .await
-        .into_iter()
-        .filter(|d| {
-            d.description()
-                .unwrap_or_default()
-                .contains(obj.metadata.uid.as_deref().unwrap_or("?"))
-        })
-        .collect();
-    assert_eq!(ours.len(), 2, "one deployment per desired revision");
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let count_ours = |infos: Vec<aws_sdk_codedeploy::types::DeploymentInfo>| {
+        infos
+            .iter()
+            .filter(|d| d.description().unwrap_or_default().contains(&uid))
+            .count()
+    };
+    assert_eq!(
+        count_ours(ctx.group_deployments().await),
+        2,
+        "one deployment per desired revision"
+    );
 
-    // Two objects, three deployments, many reconciles: one AssumeRole.
+    // Back to v1 (a GitOps revert): the old v1 deployment carries the same
+    // marker but is not what runs now, so exactly one new one is created.
+    let v2_id = status.current_deployment.map(|c| c.id).unwrap_or_default();
+    ctx.apply_deployment("web", ctx.spec(V1)).await;
+    wait_until("v1 deployed again", || async {
+        ctx.deployments()
+            .get("web")
+            .await
+            .ok()
+            .and_then(|o| o.status)
+            .is_some_and(|s| {
+                s.revision.as_ref().map(|r| r.key.as_str()) == Some(V1)
+                    && s.current_deployment
+                        .as_ref()
+                        .is_some_and(|c| c.id != v2_id && c.status.as_deref() == Some("Succeeded"))
+            })
+    })
+    .await;
+    assert_eq!(
+        count_ours(ctx.group_deployments().await),
+        3,
+        "the revert deployed v1 once more"
+    );
+
+    // Two objects, four deployments, many reconciles: one AssumeRole.
     assert_eq!(
         ctx.assume_role_calls().await,
         1,
@@ -95,7 +120,7 @@ async fn happy_path_update_and_one_assume_role_per_session() {
     ctx.start_operator(&[]).await;
     ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_eq!(marker_deployments(&ctx.group_deployments().await), 3);
+    assert_eq!(marker_deployments(&ctx.group_deployments().await), 4);
     assert_eq!(
         ctx.session_calls().await.len(),
         calls_before,
@@ -200,7 +225,10 @@ async fn stop_and_replace_stops_the_active_deployment() {
     assert_eq!(foreign_status.as_deref(), Some("Stopped"));
     assert_eq!(marker_deployments(&infos), 1);
     let events = ctx.events("web").await;
-    assert!(events.iter().any(|(r, _)| r == "StoppedActiveDeployment"), "{events:?}");
+    assert!(
+        events.iter().any(|(r, _)| r == "ReplacingActiveDeployment"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

@@ -257,9 +257,7 @@ async fn missing_source_and_deleted_object_block_deployments_without_aws_calls()
         .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()));
     assert!(msg.unwrap_or_default().contains("\"gone\""));
 
-    let mut spec = key_source(&ctx, &bucket, &key);
-    spec["verifyFor"] = json!([]);
-    apply_source(&ctx, "gone", spec).await;
+    apply_source(&ctx, "gone", key_source(&ctx, &bucket, &key)).await;
     wait_source(&ctx, "gone", "Ready", "RevisionResolved").await;
     // The deployment was waiting for exactly this source: it deploys now.
     ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
@@ -383,10 +381,12 @@ async fn prefix_selection_rules_pick_their_revision() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     upload(&bucket, &format!("{bad_prefix}app-1.1.0.rpm"), "not a bundle").await;
     ctx.start_operator(&[]).await;
+    // verifyFor admits the namespace, so the operator's own identity may list.
     let prefixed = |prefix: &str, selection: &str| {
         json!({
             "s3": {"bucket": bucket, "prefix": prefix},
             "selection": selection,
+            "verifyFor": [{"name": ctx.target}],
             "interval": INTERVAL,
         })
     };
@@ -581,6 +581,90 @@ async fn admission_rejects_malformed_sources() {
             other => panic!("unexpected kind {other:?} in examples/03"),
         }
     }
+}
+
+#[tokio::test]
+async fn the_operator_reads_only_for_namespaces_a_target_account_admits() {
+    let mut ctx = TestCtx::new("rs-deputy").await;
+    // A TargetAccount that exists, but for another namespace.
+    let other = format!("{}-other", ctx.ns);
+    let targets: Api<crossdeploy::api::TargetAccount> = Api::all(ctx.client.clone());
+    let ta = json!({
+        "apiVersion": "crossdeploy.io/v1alpha1",
+        "kind": "TargetAccount",
+        "metadata": {"name": other, "labels": {"crossdeploy.io/test": ctx.ns}},
+        "spec": {
+            "roleArn": env().role("deployer"),
+            "externalIdSecretRef": {"name": "prod-external-id"},
+            "region": "us-east-1",
+            "namespaceSelector": {"matchLabels": {"crossdeploy.io/tenant": "someone-else"}},
+            "instanceProfileRoleArn": env().role("instanceRole"),
+        }
+    });
+    targets
+        .patch(
+            &other,
+            &PatchParams::apply("crossdeploy-e2e").force(),
+            &Patch::Apply(&ta),
+        )
+        .await
+        .expect("TargetAccount applies");
+    let bucket = revisions_bucket();
+    let lone = format!("{}/lone.zip", ctx.ns);
+    let foreign = format!("{}/foreign.zip", ctx.ns);
+    upload(&bucket, &lone, "readable by the operator").await;
+    upload(&bucket, &foreign, "readable by the operator").await;
+    ctx.start_operator(&[]).await;
+    apply_source(
+        &ctx,
+        "lone",
+        json!({"s3": {"bucket": bucket, "key": lone}, "interval": INTERVAL}),
+    )
+    .await;
+    apply_source(
+        &ctx,
+        "foreign",
+        json!({"s3": {"bucket": bucket, "key": foreign}, "verifyFor": [{"name": other}], "interval": INTERVAL}),
+    )
+    .await;
+
+    for (name, why) in [
+        ("lone", "spec.verifyFor is empty".to_string()),
+        (
+            "foreign",
+            format!("spec.verifyFor ({other:?}) exists and selects namespace {:?}", ctx.ns),
+        ),
+    ] {
+        let source = wait_source(&ctx, name, "Stalled", "TargetAccountNotPermitted").await;
+        let msg = message(&source, "Stalled");
+        for expected in [
+            "the operator's own identity, which is only used on behalf of namespaces that some TargetAccount admits",
+            why.as_str(),
+        ] {
+            assert!(msg.contains(expected), "{name}: {expected:?} missing from: {msg}");
+        }
+        let status = source.status.expect("status");
+        assert!(
+            status.revision.is_none() && status.last_check_time.is_none(),
+            "{name}: nothing was read: {status:#?}"
+        );
+    }
+    // Refused sources still poll at their interval: none of those polls reaches AWS.
+    tokio::time::sleep(Duration::from_secs(INTERVAL as u64 + 2)).await;
+    for key in [&lone, &foreign] {
+        assert_eq!(
+            object_calls(&ctx, &bucket, key).await,
+            (0, 0),
+            "no S3 call for {key}, by the operator or a tenant role"
+        );
+    }
+
+    // A verifyFor TargetAccount that admits the namespace lets the operator read.
+    apply_source(&ctx, "lone", key_source(&ctx, &bucket, &lone)).await;
+    wait_source(&ctx, "lone", "Ready", "RevisionResolved").await;
+    let (own, _) = object_calls(&ctx, &bucket, &lone).await;
+    assert!(own >= 1, "the operator's identity read s3://{bucket}/{lone}");
+    targets.delete(&other, &Default::default()).await.ok();
 }
 
 /// S3 calls for one object, by principal kind.

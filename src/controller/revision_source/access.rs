@@ -1,5 +1,9 @@
 //! Who talks to S3 for a RevisionSource: the operator's own identity or a
-//! TargetAccount's role. Tenancy is checked here, before any AWS call.
+//! TargetAccount's role. Tenancy is checked here, before any AWS call: a
+//! readAs TargetAccount must select the namespace, and the operator's own
+//! identity is only used on behalf of a namespace that one of the verifyFor
+//! TargetAccounts selects (else any tenant could have it read any bucket it
+//! can read).
 
 use std::collections::BTreeMap;
 
@@ -45,20 +49,20 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
         .map(|n| n.labels().clone())
         .unwrap_or_default();
     let region = spec.s3.region.as_deref();
-    let (reader, reader_identity) = match &spec.read_as {
-        None => (Ok(Reader::Operator(ctx.sessions.own_s3(region))), None),
-        Some(r) => match target_access(ctx, r, ns, &ns_labels, region).await? {
-            Ok(access) => {
-                let id = access.identity();
-                (Ok(Reader::Target(Box::new(access))), Some(id))
-            }
-            Err((id, f)) => (Err(f), id),
-        },
-    };
+    // verifyFor first: whether one of them admits this namespace decides
+    // whether the operator's own identity may read the bucket.
+    let mut admitted = false;
     let mut targets = Vec::with_capacity(spec.verify_for.len());
     let mut identities = Vec::with_capacity(spec.verify_for.len());
     for r in &spec.verify_for {
-        match target_access(ctx, r, ns, &ns_labels, region).await? {
+        let access = match admitted_target(ctx, r, ns, &ns_labels).await? {
+            Ok(target) => {
+                admitted = true;
+                open_session(ctx, target, ns, region).await?
+            }
+            Err(refused) => Err(refused),
+        };
+        match access {
             Ok(access) => {
                 identities.push(access.identity());
                 targets.push(Ok(access));
@@ -73,6 +77,23 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
             }
         }
     }
+    let (reader, reader_identity) = match &spec.read_as {
+        None if admitted => (Ok(Reader::Operator(ctx.sessions.own_s3(region))), None),
+        None => (Err(operator_not_permitted(spec, ns)), None),
+        Some(r) => {
+            let access = match admitted_target(ctx, r, ns, &ns_labels).await? {
+                Ok(target) => open_session(ctx, target, ns, region).await?,
+                Err(refused) => Err(refused),
+            };
+            match access {
+                Ok(access) => {
+                    let id = access.identity();
+                    (Ok(Reader::Target(Box::new(access))), Some(id))
+                }
+                Err((id, f)) => (Err(f), id),
+            }
+        }
+    };
     Ok(Access {
         reader,
         targets,
@@ -131,15 +152,39 @@ pub fn identity(target: &TargetAccount) -> TargetIdentity {
     }
 }
 
-/// The TargetAccount, looked up and checked for this namespace. Err(Failure)
-/// when it cannot be used; then no AWS call is made for it.
-async fn target_access(
+/// A TargetAccount that cannot be used, and why; no AWS call is made for it.
+type Refused = (Option<TargetIdentity>, Failure);
+
+/// Without readAs the operator's own identity would read the bucket, but no
+/// verifyFor TargetAccount vouches for this namespace.
+fn operator_not_permitted(spec: &RevisionSourceSpec, ns: &str) -> Failure {
+    let verify_for = if spec.verify_for.is_empty() {
+        "spec.verifyFor is empty".to_string()
+    } else {
+        let names: Vec<String> = spec.verify_for.iter().map(|r| format!("{:?}", r.name)).collect();
+        format!(
+            "none of the TargetAccounts in spec.verifyFor ({}) exists and selects namespace {ns:?}",
+            names.join(", ")
+        )
+    };
+    Failure::permanent(
+        Reason::TargetAccountNotPermitted,
+        format!(
+            "spec.readAs is not set, so S3 would be read as the operator's own identity, which is only used on \
+             behalf of namespaces that some TargetAccount admits: {verify_for}. Add to spec.verifyFor a \
+             TargetAccount whose namespaceSelector selects this namespace, or set spec.readAs to one; ask a \
+             platform admin"
+        ),
+    )
+}
+
+/// The TargetAccount, looked up and checked for this namespace.
+async fn admitted_target(
     ctx: &Context,
     r: &TargetAccountRef,
     ns: &str,
     ns_labels: &BTreeMap<String, String>,
-    bucket_region: Option<&str>,
-) -> Result<Result<TargetAccess, (Option<TargetIdentity>, Failure)>, Error> {
+) -> Result<Result<TargetAccount, Refused>, Error> {
     let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
     let Some(target) = targets.get_opt(&r.name).await? else {
         return Ok(Err((
@@ -166,6 +211,17 @@ async fn target_access(
             ),
         )));
     }
+    Ok(Ok(target))
+}
+
+/// The admitted TargetAccount's assumed-role session (built lazily: no AWS
+/// call yet), or Err when its ExternalId Secret is missing.
+async fn open_session(
+    ctx: &Context,
+    target: TargetAccount,
+    ns: &str,
+    bucket_region: Option<&str>,
+) -> Result<Result<TargetAccess, Refused>, Error> {
     let external_id = match &target.spec.external_id_secret_ref {
         Some(secret) => match ctx.external_id(secret).await? {
             Some(id) => Some(id),
@@ -176,7 +232,10 @@ async fn target_access(
                         Reason::ExternalIdSecretMissing,
                         format!(
                             "the ExternalId Secret {}/{} (key {:?}) of TargetAccount {:?} is missing or empty",
-                            ctx.settings.operator_namespace, secret.name, secret.key, r.name
+                            ctx.settings.operator_namespace,
+                            secret.name,
+                            secret.key,
+                            target.name_any()
                         ),
                     ),
                 )));
@@ -233,5 +292,34 @@ impl Reader {
         if let Reader::Target(t) = self {
             t.forget_if_expired(ctx, err).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_refusal_says_why_and_what_to_do() {
+        let mut spec: RevisionSourceSpec =
+            serde_json::from_value(serde_json::json!({"s3": {"bucket": "revs", "key": "app.zip"}})).unwrap();
+        let f = operator_not_permitted(&spec, "team-a");
+        assert_eq!((f.reason, f.retryable), (Reason::TargetAccountNotPermitted, false));
+        for expected in [
+            "operator's own identity",
+            "only used on behalf of namespaces that some TargetAccount admits",
+            "spec.verifyFor is empty",
+            "spec.readAs",
+        ] {
+            assert!(f.message.contains(expected), "{expected}: {}", f.message);
+        }
+        spec.verify_for = vec![TargetAccountRef { name: "prod".into() }];
+        let f = operator_not_permitted(&spec, "team-a");
+        assert!(
+            f.message
+                .contains(r#"spec.verifyFor ("prod") exists and selects namespace "team-a""#),
+            "{}",
+            f.message
+        );
     }
 }
