@@ -6,23 +6,21 @@ mod source_ref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, instrument, warn};
 
-use super::{Context, Error, display_ref, requeue_with_jitter};
+use super::target::{self, TargetAccess};
+use super::{Context, Error, apply_status, display_ref, requeue_with_jitter};
 use crate::api::{
     CrossAccountDeployment, CrossAccountDeploymentStatus, DeletionPolicy, DeploymentRecord, HistoryEntry,
-    ResolvedRevision, S3Revision, TargetAccount,
+    ResolvedRevision, S3Revision,
 };
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, CreateRequest, DeploymentView};
-use crate::aws::session::{SessionRequest, TargetClients, session_name};
+use crate::aws::session::TargetClients;
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::deploy::diagnosis::{Subject, diagnose};
 use crate::deploy::marker::{self, REDEPLOY_ANNOTATION};
@@ -176,35 +174,16 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
     finish(&obj, ctx, &previous, g, Some(&desired), decision).await
 }
 
-/// Observe, in the order that makes every later step meaningful: tenancy
-/// (before any AWS call), credentials, then the deployment itself.
-async fn gather(
-    obj: &CrossAccountDeployment,
-    ctx: &Context,
-    previous: &CrossAccountDeploymentStatus,
-    desired: &Desired<'_>,
-) -> Result<Gathered, Error> {
-    let mut g = Gathered::default();
+/// The TargetAccount's session for this object, or why it may not be used.
+/// Tenancy is decided before anything else, and no AWS call is made here.
+async fn open_target(obj: &CrossAccountDeployment, ctx: &Context) -> Result<Result<TargetAccess, Failure>, Error> {
     let spec = &obj.spec;
     let ns = obj.namespace().unwrap_or_default();
-
-    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
-    let Some(target) = targets.get_opt(&spec.target_account_ref.name).await? else {
-        g.failure = Some(Failure::permanent(
-            Reason::TargetAccountNotFound,
-            format!(
-                "TargetAccount {:?} does not exist; ask a platform admin to create it",
-                spec.target_account_ref.name
-            ),
-        ));
-        return Ok(g);
+    let target = match target::lookup(ctx, &spec.target_account_ref.name).await? {
+        Ok(target) => target,
+        Err(failure) => return Ok(Err(failure)),
     };
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let ns_labels = namespaces
-        .get_opt(&ns)
-        .await?
-        .map(|n| n.labels().clone())
-        .unwrap_or_default();
+    let ns_labels = target::namespace_labels(ctx, &ns).await?;
     if let Err(refusal) = tenancy::check(
         &target.spec,
         &ns_labels,
@@ -221,52 +200,44 @@ async fn gather(
                 )
             }
         };
-        g.failure = Some(Failure::permanent(
+        return Ok(Err(Failure::permanent(
             Reason::TargetAccountNotPermitted,
             format!(
                 "TargetAccount {:?} refuses this deployment: {what}; ask a platform admin",
                 target.name_any()
             ),
-        ));
-        return Ok(g);
+        )));
     }
-    g.account_id = target.spec.account_id().map(str::to_string);
-    g.role_arn = Some(target.spec.role_arn.clone());
-    g.region = Some(spec.region.clone().unwrap_or_else(|| target.spec.region.clone()));
+    let region = spec.region.as_deref();
+    Ok(target::open(ctx, target, &ns, region)
+        .await?
+        .map_err(|(_, failure)| failure))
+}
 
-    let external_id = match &target.spec.external_id_secret_ref {
-        Some(r) => match ctx.external_id(r).await? {
-            Some(id) => Some(id),
-            None => {
-                g.failure = Some(Failure::permanent(
-                    Reason::ExternalIdSecretMissing,
-                    format!(
-                        "the ExternalId Secret {}/{} (key {:?}) of TargetAccount {:?} is missing or empty",
-                        ctx.settings.operator_namespace,
-                        r.name,
-                        r.key,
-                        target.name_any()
-                    ),
-                ));
-                return Ok(g);
-            }
-        },
-        None => None,
-    };
-    let session = SessionRequest::for_target(
-        &target.spec,
-        external_id.as_deref(),
-        spec.region.as_deref(),
-        session_name(&ns),
-    );
-    let clients = ctx.sessions.clients(&session).await;
-    g.clients = Some(clients.clone());
-
-    let result = observe_deployments(obj, previous, desired, &clients, &mut g).await;
-    if let Err(e) = result {
-        if e.class == ErrorClass::ExpiredCredentials {
-            ctx.sessions.invalidate(&session).await;
+/// Observe, in the order that makes every later step meaningful: tenancy
+/// (before any AWS call), credentials, then the deployment itself.
+async fn gather(
+    obj: &CrossAccountDeployment,
+    ctx: &Context,
+    previous: &CrossAccountDeploymentStatus,
+    desired: &Desired<'_>,
+) -> Result<Gathered, Error> {
+    let mut g = Gathered::default();
+    let access = match open_target(obj, ctx).await? {
+        Ok(access) => access,
+        Err(failure) => {
+            g.failure = Some(failure);
+            return Ok(g);
         }
+    };
+    let target = &access.target.spec;
+    g.account_id = target.account_id().map(str::to_string);
+    g.role_arn = Some(target.role_arn.clone());
+    g.region = Some(obj.spec.region.clone().unwrap_or_else(|| target.region.clone()));
+    g.clients = Some(access.clients.clone());
+
+    if let Err(e) = observe_deployments(obj, previous, desired, &access.clients, &mut g).await {
+        access.forget_if_expired(ctx, &e).await;
         g.failure = Some(diagnose(&e, &subject(obj, &g, desired)));
     }
     Ok(g)
@@ -526,18 +497,7 @@ async fn patch_status(
     status: &CrossAccountDeploymentStatus,
 ) -> Result<(), Error> {
     let api: Api<CrossAccountDeployment> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": CrossAccountDeployment::api_version(&()),
-        "kind": CrossAccountDeployment::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply("crossdeploy").force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    apply_status(&api, &obj.name_any(), status).await
 }
 
 /// Deletion: stop the in-flight deployment when asked to, but never hang on AWS.
@@ -606,54 +566,30 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
 }
 
 async fn stop_for_cleanup(obj: &CrossAccountDeployment, ctx: &Context, id: &str) -> Result<(), AwsError> {
-    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
     let unavailable = |message: String| AwsError {
         operation: "codedeploy:StopDeployment",
         class: ErrorClass::Invalid,
         code: "NoSession".into(),
         message,
     };
-    let target = targets
-        .get_opt(&obj.spec.target_account_ref.name)
+    let access = open_target(obj, ctx)
         .await
         .map_err(|e| unavailable(e.to_string()))?
-        .ok_or_else(|| unavailable("TargetAccount is gone".into()))?;
-    let ns = obj.namespace().unwrap_or_default();
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let labels = namespaces
-        .get_opt(&ns)
-        .await
-        .ok()
-        .flatten()
-        .map(|n| n.labels().clone())
-        .unwrap_or_default();
-    if tenancy::check(
-        &target.spec,
-        &labels,
-        &obj.spec.application_name,
-        &obj.spec.deployment_group_name,
-    )
-    .is_err()
-    {
-        return Err(unavailable("the TargetAccount no longer permits this namespace".into()));
+        .map_err(|f| unavailable(f.message))?;
+    let codedeploy = &access.clients.codedeploy;
+    let result = async {
+        let live = codedeploy::get_deployment(codedeploy, id).await?;
+        if Phase::of(&live.status) != Phase::Active {
+            return Ok(());
+        }
+        let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
+        codedeploy::stop_deployment(codedeploy, id, rollback).await
     }
-    let external_id = match &target.spec.external_id_secret_ref {
-        Some(r) => ctx.external_id(r).await.map_err(|e| unavailable(e.to_string()))?,
-        None => None,
-    };
-    let session = SessionRequest::for_target(
-        &target.spec,
-        external_id.as_deref(),
-        obj.spec.region.as_deref(),
-        session_name(&ns),
-    );
-    let clients = ctx.sessions.clients(&session).await;
-    let live = codedeploy::get_deployment(&clients.codedeploy, id).await?;
-    if Phase::of(&live.status) != Phase::Active {
-        return Ok(());
+    .await;
+    if let Err(e) = &result {
+        access.forget_if_expired(ctx, e).await;
     }
-    let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
-    codedeploy::stop_deployment(&clients.codedeploy, id, rollback).await
+    result
 }
 
 fn subject<'a>(obj: &'a CrossAccountDeployment, g: &'a Gathered, desired: &'a Desired<'_>) -> Subject<'a> {

@@ -3,6 +3,7 @@
 
 pub mod deployment;
 pub mod revision_source;
+pub mod target;
 pub mod target_account;
 mod triggers;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -120,6 +122,22 @@ impl Context {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()))
     }
+}
+
+/// Server-side-apply `status` as crossdeploy's field manager; fields this
+/// manager set before and left out now are removed.
+pub async fn apply_status<K>(api: &Api<K>, name: &str, status: &impl serde::Serialize) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(name, &PatchParams::apply("crossdeploy").force(), &Patch::Apply(&patch))
+        .await?;
+    Ok(())
 }
 
 /// Spread requeues so that objects created together do not poll together.

@@ -11,19 +11,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Event;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use super::triggers::changed_or_deleted;
-use super::{Context, Error, display_ref, requeue_with_jitter};
+use super::{Context, Error, apply_status, display_ref, requeue_with_jitter};
 use crate::api::{ResolvedRevision, RevisionSource, RevisionSourceStatus, TargetAccount};
 use crate::revision::digest::revision_digest;
 use crate::revision::schedule::{needs_verification, wait_before_poll};
@@ -142,7 +139,7 @@ async fn finish(
     learned: Learned,
     verdict: Verdict,
 ) -> Result<Action, Error> {
-    let now = Time(Timestamp::now());
+    let now = status::now();
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;
     next.conditions = status::conditions(
@@ -182,17 +179,7 @@ async fn finish(
     }
     if &next != previous {
         let api: Api<RevisionSource> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-        let patch = json!({
-            "apiVersion": RevisionSource::api_version(&()),
-            "kind": RevisionSource::kind(&()),
-            "status": next,
-        });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply("crossdeploy").force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        apply_status(&api, &obj.name_any(), &next).await?;
     }
     tracing::debug!(reason = verdict.reason.as_str(), "polled");
     Ok(verdict.requeue.map_or_else(Action::await_change, requeue_with_jitter))

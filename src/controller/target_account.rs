@@ -4,17 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Event;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{instrument, warn};
 
-use super::{Context, Error, requeue_with_jitter};
+use super::target;
+use super::{Context, Error, apply_status, requeue_with_jitter};
 use crate::api::TargetAccount;
-use crate::aws::session::{SessionRequest, session_name};
-use crate::aws::{Classify, ErrorClass};
+use crate::aws::Classify;
 use crate::deploy::diagnosis::{Subject, diagnose};
 use crate::deploy::statemachine::{STALLED_RETRY, retry_backoff};
 use crate::status::{self, Failure, Health, Reason};
@@ -85,42 +83,19 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
         warn!(error = %e, "could not publish Event");
     }
     if next != previous {
-        let api: Api<TargetAccount> = Api::all(ctx.client.clone());
-        let patch = json!({
-            "apiVersion": TargetAccount::api_version(&()),
-            "kind": TargetAccount::kind(&()),
-            "status": next,
-        });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply("crossdeploy").force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        apply_status(&Api::<TargetAccount>::all(ctx.client.clone()), &obj.name_any(), &next).await?;
     }
     Ok(requeue_with_jitter(requeue))
 }
 
 /// Ok(account id) or the failure to report.
 async fn assume_and_identify(obj: &TargetAccount, ctx: &Context) -> Result<Result<String, Failure>, Error> {
-    let external_id = match &obj.spec.external_id_secret_ref {
-        Some(r) => match ctx.external_id(r).await? {
-            Some(id) => Some(id),
-            None => {
-                return Ok(Err(Failure::permanent(
-                    Reason::ExternalIdSecretMissing,
-                    format!(
-                        "the ExternalId Secret {}/{} (key {:?}) is missing or empty",
-                        ctx.settings.operator_namespace, r.name, r.key
-                    ),
-                )));
-            }
-        },
-        None => None,
+    let access = match target::open(ctx, obj.clone(), "verify", None).await? {
+        Ok(access) => access,
+        Err((_, failure)) => return Ok(Err(failure)),
     };
-    let session = SessionRequest::for_target(&obj.spec, external_id.as_deref(), None, session_name("verify"));
-    let clients = ctx.sessions.clients(&session).await;
-    let identity = clients
+    let identity = access
+        .clients
         .sts
         .get_caller_identity()
         .send()
@@ -129,9 +104,7 @@ async fn assume_and_identify(obj: &TargetAccount, ctx: &Context) -> Result<Resul
     Ok(match identity {
         Ok(out) => Ok(out.account().unwrap_or_default().to_string()),
         Err(e) => {
-            if e.class == ErrorClass::ExpiredCredentials {
-                ctx.sessions.invalidate(&session).await;
-            }
+            access.forget_if_expired(ctx, &e).await;
             let subject = Subject {
                 role_arn: &obj.spec.role_arn,
                 bucket: "",

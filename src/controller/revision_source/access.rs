@@ -7,12 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use crate::api::{RevisionSourceSpec, TargetAccount, TargetAccountRef};
-use crate::aws::session::{SessionRequest, TargetClients, session_name};
-use crate::aws::{AwsError, ErrorClass};
+use crate::aws::AwsError;
+use crate::controller::target::{self, TargetAccess};
 use crate::controller::{Context, Error};
 use crate::revision::digest::{TargetIdentity, verification_digest};
 use crate::status::{Failure, Reason};
@@ -42,12 +41,7 @@ impl VerificationInputs {
 
 /// Look up the reader and the verifyFor TargetAccounts for this namespace.
 pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Result<Access, Error> {
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let ns_labels = namespaces
-        .get_opt(ns)
-        .await?
-        .map(|n| n.labels().clone())
-        .unwrap_or_default();
+    let ns_labels = target::namespace_labels(ctx, ns).await?;
     let region = spec.s3.region.as_deref();
     // verifyFor first: whether one of them admits this namespace decides
     // whether the operator's own identity may read the bucket.
@@ -64,7 +58,7 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
         };
         match access {
             Ok(access) => {
-                identities.push(access.identity());
+                identities.push(identity(&access.target));
                 targets.push(Ok(access));
             }
             Err((id, f)) => {
@@ -87,7 +81,7 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
             };
             match access {
                 Ok(access) => {
-                    let id = access.identity();
+                    let id = identity(&access.target);
                     (Ok(Reader::Target(Box::new(access))), Some(id))
                 }
                 Err((id, f)) => (Err(f), id),
@@ -102,46 +96,6 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
             targets: identities,
         },
     })
-}
-
-/// A TargetAccount this namespace may use, with its assumed-role session.
-pub struct TargetAccess {
-    pub target: TargetAccount,
-    pub clients: TargetClients,
-    /// Kept to rebuild the SessionRequest when the session must be forgotten.
-    external_id: Option<String>,
-    region: Option<String>,
-    session_name: String,
-}
-
-impl TargetAccess {
-    pub fn name(&self) -> String {
-        self.target.name_any()
-    }
-
-    pub fn role_arn(&self) -> &str {
-        &self.target.spec.role_arn
-    }
-
-    pub fn identity(&self) -> TargetIdentity {
-        identity(&self.target)
-    }
-
-    /// Drop cached credentials AWS called expired, so the next poll assumes afresh.
-    pub async fn forget_if_expired(&self, ctx: &Context, err: &AwsError) {
-        if err.class == ErrorClass::ExpiredCredentials {
-            ctx.sessions.invalidate(&self.request()).await;
-        }
-    }
-
-    fn request(&self) -> SessionRequest<'_> {
-        SessionRequest::for_target(
-            &self.target.spec,
-            self.external_id.as_deref(),
-            self.region.as_deref(),
-            self.session_name.clone(),
-        )
-    }
 }
 
 pub fn identity(target: &TargetAccount) -> TargetIdentity {
@@ -185,18 +139,9 @@ async fn admitted_target(
     ns: &str,
     ns_labels: &BTreeMap<String, String>,
 ) -> Result<Result<TargetAccount, Refused>, Error> {
-    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
-    let Some(target) = targets.get_opt(&r.name).await? else {
-        return Ok(Err((
-            None,
-            Failure::permanent(
-                Reason::TargetAccountNotFound,
-                format!(
-                    "TargetAccount {:?} does not exist; ask a platform admin to create it",
-                    r.name
-                ),
-            ),
-        )));
+    let target = match target::lookup(ctx, &r.name).await? {
+        Ok(target) => target,
+        Err(failure) => return Ok(Err((None, failure))),
     };
     if tenancy::check_namespace(&target.spec, ns_labels).is_err() {
         return Ok(Err((
@@ -214,46 +159,16 @@ async fn admitted_target(
     Ok(Ok(target))
 }
 
-/// The admitted TargetAccount's assumed-role session (built lazily: no AWS
-/// call yet), or Err when its ExternalId Secret is missing.
+/// The admitted TargetAccount's session, or why it cannot be opened.
 async fn open_session(
     ctx: &Context,
     target: TargetAccount,
     ns: &str,
     bucket_region: Option<&str>,
 ) -> Result<Result<TargetAccess, Refused>, Error> {
-    let external_id = match &target.spec.external_id_secret_ref {
-        Some(secret) => match ctx.external_id(secret).await? {
-            Some(id) => Some(id),
-            None => {
-                return Ok(Err((
-                    Some(identity(&target)),
-                    Failure::permanent(
-                        Reason::ExternalIdSecretMissing,
-                        format!(
-                            "the ExternalId Secret {}/{} (key {:?}) of TargetAccount {:?} is missing or empty",
-                            ctx.settings.operator_namespace,
-                            secret.name,
-                            secret.key,
-                            target.name_any()
-                        ),
-                    ),
-                )));
-            }
-        },
-        None => None,
-    };
-    let region = bucket_region.map(str::to_string);
-    let name = session_name(ns);
-    let request = SessionRequest::for_target(&target.spec, external_id.as_deref(), region.as_deref(), name.clone());
-    let clients = ctx.sessions.clients(&request).await;
-    Ok(Ok(TargetAccess {
-        target,
-        clients,
-        external_id,
-        region,
-        session_name: name,
-    }))
+    Ok(target::open(ctx, target, ns, bucket_region)
+        .await?
+        .map_err(|(target, failure)| (Some(identity(&target)), failure)))
 }
 
 /// The identity that lists and reads the bucket.

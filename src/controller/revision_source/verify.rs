@@ -11,7 +11,8 @@ use crate::revision::step2::{self, cross_account_role};
 use crate::revision::verdict::{PolicyFinding, TargetCheck};
 use crate::status::Failure;
 
-use super::access::{Reader, Target, TargetAccess};
+use super::access::{Reader, Target};
+use crate::controller::target::TargetAccess;
 
 pub async fn verify(ctx: &Context, reader: &Reader, targets: &[Target], rev: &ResolvedRevision) -> Vec<TargetCheck> {
     let usable: Vec<&TargetAccess> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
