@@ -364,6 +364,9 @@ pub struct DeploymentRecord {
     /// Region the deployment runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The revision this deployment deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<ResolvedRevision>,
 }
 
 /// Instance counts of a deployment.

@@ -70,6 +70,9 @@ struct Gathered {
     revision: Option<ResolvedRevision>,
     ours: Option<DeploymentView>,
     other_active: Option<DeploymentView>,
+    /// The previously tracked deployment, for an older digest, while it was
+    /// still active: followed to its end so history stays complete.
+    superseded: Option<DeploymentView>,
 }
 
 /// Everything about the desired state that does not need AWS.
@@ -336,6 +339,17 @@ async fn observe_deployments(
         .await?;
         g.other_active = active.into_iter().next();
     }
+    if let Some(old) = previous
+        .current_deployment
+        .as_ref()
+        .filter(|c| c.status.as_deref().map(Phase::of) == Some(Phase::Active))
+        .filter(|c| g.ours.as_ref().is_none_or(|o| o.id != c.id))
+    {
+        g.superseded = match g.other_active.as_ref().filter(|a| a.id == old.id) {
+            Some(still_active) => Some(still_active.clone()),
+            None => Some(codedeploy::get_deployment(&clients.codedeploy, &old.id).await?),
+        };
+    }
     Ok(())
 }
 
@@ -432,36 +446,61 @@ fn build_status(
     if let Some(rev) = &g.revision {
         next.revision = Some(rev.clone());
     }
+    if let (Some(sup), Some(old)) = (&g.superseded, &previous.current_deployment) {
+        // Its revision is the one recorded with it (older records: the one
+        // status showed before this reconcile).
+        let rev = old
+            .revision
+            .clone()
+            .or_else(|| previous.revision.clone())
+            .unwrap_or_default();
+        record_if_finished(&mut next, previous, sup, &rev);
+        if g.ours.is_none() {
+            next.current_deployment = Some(record_from_view(sup, &old.digest, old));
+        }
+    }
     if let (Some(ours), Some(desired)) = (&g.ours, desired) {
-        let mut record = record_from_view(ours, &desired.digest);
+        let rev = next.revision.clone().unwrap_or_default();
+        record_if_finished(&mut next, previous, ours, &rev);
+        let mut record = record_from_view(ours, &desired.digest, &DeploymentRecord::default());
         record.account_id.clone_from(&g.account_id);
         record.region.clone_from(&g.region);
-        // A deployment that just finished moves into history once.
-        let finished_now =
-            Phase::of(&ours.status) != Phase::Active && !previous.history.iter().any(|h| h.deployment_id == ours.id);
-        if finished_now {
-            let rev = next.revision.clone().unwrap_or_default();
-            next.history.insert(
-                0,
-                HistoryEntry {
-                    deployment_id: ours.id.clone(),
-                    status: ours.status.clone(),
-                    revision_key: rev.key.clone(),
-                    revision_version_id: rev.version_id.clone(),
-                    complete_time: ours.complete_time.clone(),
-                },
-            );
-            next.history.truncate(HISTORY_LIMIT);
-            if ours.status == "Succeeded" {
-                next.last_successful_revision = Some(rev);
-            }
-        }
+        record.revision = Some(rev);
         next.current_deployment = Some(record);
     }
     next
 }
 
-fn record_from_view(d: &DeploymentView, digest: &str) -> DeploymentRecord {
+/// A deployment that just finished moves into history once, and a success
+/// becomes the last successful revision.
+fn record_if_finished(
+    next: &mut CrossAccountDeploymentStatus,
+    previous: &CrossAccountDeploymentStatus,
+    d: &DeploymentView,
+    rev: &ResolvedRevision,
+) {
+    if Phase::of(&d.status) == Phase::Active || previous.history.iter().any(|h| h.deployment_id == d.id) {
+        return;
+    }
+    next.history.insert(
+        0,
+        HistoryEntry {
+            deployment_id: d.id.clone(),
+            status: d.status.clone(),
+            revision_key: rev.key.clone(),
+            revision_version_id: rev.version_id.clone(),
+            complete_time: d.complete_time.clone(),
+        },
+    );
+    next.history.truncate(HISTORY_LIMIT);
+    if d.status == "Succeeded" {
+        next.last_successful_revision = Some(rev.clone());
+    }
+}
+
+/// The record of a deployment as observed; account and region come from
+/// `base` (the record it replaces) unless the caller sets them.
+fn record_from_view(d: &DeploymentView, digest: &str, base: &DeploymentRecord) -> DeploymentRecord {
     DeploymentRecord {
         id: d.id.clone(),
         digest: digest.to_string(),
@@ -472,8 +511,9 @@ fn record_from_view(d: &DeploymentView, digest: &str) -> DeploymentRecord {
         error_code: d.error_code.clone(),
         error_message: d.error_message.clone(),
         rollback_deployment_id: d.rollback_deployment_id.clone(),
-        account_id: None,
-        region: None,
+        account_id: base.account_id.clone(),
+        region: base.region.clone(),
+        revision: base.revision.clone(),
     }
 }
 

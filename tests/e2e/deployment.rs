@@ -384,3 +384,57 @@ async fn crash_between_create_and_status_write_still_deploys_once() {
         "status tracks the deployment created before the crash"
     );
 }
+
+#[tokio::test]
+async fn a_superseded_deployment_is_followed_to_its_end() {
+    let mut ctx = TestCtx::new("superseded").await;
+    ctx.set_behaviour(json!({"mode": "hold"})).await;
+    ctx.start_operator(&[]).await;
+    ctx.apply_deployment("web", ctx.spec(V1)).await;
+    let obj = ctx
+        .wait_condition("web", "Reconciling", Some("DeploymentInProgress"))
+        .await;
+    let v1_id = obj
+        .status
+        .and_then(|s| s.current_deployment)
+        .map(|c| c.id)
+        .expect("v1 deployment");
+
+    // v2 is wanted while v1 still runs: wait behind it, and keep following v1.
+    ctx.set_behaviour(json!({"mode": "succeed"})).await;
+    ctx.apply_deployment("web", ctx.spec(V2)).await;
+    let obj = ctx
+        .wait_condition("web", "Reconciling", Some("WaitingForActiveDeployment"))
+        .await;
+    let status = obj.status.expect("status");
+    assert_eq!(
+        status.current_deployment.map(|c| c.id),
+        Some(v1_id.clone()),
+        "v1 is still shown while it runs"
+    );
+
+    ctx.complete(&v1_id, "Succeeded").await;
+    wait_until("v2 deployed", || async {
+        ctx.deployments()
+            .get("web")
+            .await
+            .ok()
+            .and_then(|o| o.status)
+            .is_some_and(|s| s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2) && s.is_condition_true("Ready"))
+    })
+    .await;
+    let status = ctx.deployments().get("web").await.expect("get").status.expect("status");
+    let history: Vec<(String, String, String)> = status
+        .history
+        .iter()
+        .map(|h| (h.deployment_id.clone(), h.status.clone(), h.revision_key.clone()))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        history[1],
+        (v1_id, "Succeeded".to_string(), V1.to_string()),
+        "v1's end is recorded with its revision"
+    );
+    assert_eq!(history[0].2, V2);
+    assert_eq!(ctx.group_deployments().await.len(), 2);
+}
