@@ -1,7 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,7 +13,6 @@ use crate::controller::Context;
 #[derive(Clone)]
 pub struct HttpState {
     pub ctx: Arc<Context>,
-    pub ready: Arc<AtomicBool>,
 }
 
 pub async fn serve(addr: std::net::SocketAddr, state: HttpState) -> std::io::Result<()> {
@@ -26,9 +25,10 @@ pub async fn serve(addr: std::net::SocketAddr, state: HttpState) -> std::io::Res
     axum::serve(listener, app).await
 }
 
-/// Ready once the API server answers; not ready while it is unreachable.
+/// Ready once the caches have synced (or while standing by for leadership)
+/// and the API server answers; not ready while it is unreachable.
 async fn readyz(State(s): State<HttpState>) -> (StatusCode, &'static str) {
-    if !s.ready.load(Ordering::Relaxed) {
+    if !s.ctx.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting");
     }
     match s.ctx.client.apiserver_version().await {

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -103,11 +103,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         settings,
         metrics,
     ));
-    let ready = Arc::new(AtomicBool::new(false));
-    let http_state = HttpState {
-        ctx: ctx.clone(),
-        ready: ready.clone(),
-    };
+    let http_state = HttpState { ctx: ctx.clone() };
     let addr = args.http_addr;
     tokio::spawn(async move {
         if let Err(e) = http::serve(addr, http_state).await {
@@ -115,10 +111,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     });
     tracing::info!(namespace = %ctx.settings.operator_namespace, "crossdeploy starting");
-    // A standby replica is ready too: it serves health and metrics and would
-    // take over at once, so rollouts must not wait for it to lead.
-    ready.store(true, Ordering::Relaxed);
     if args.leader_elect {
+        // A standby replica is ready too: it serves health and metrics and
+        // would take over at once, so rollouts must not wait for it to lead.
+        ctx.ready.store(true, Ordering::Relaxed);
         let lease = LeaseSettings {
             namespace: ctx.settings.operator_namespace.clone(),
             name: args.leader_lease_name,
@@ -128,6 +124,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let leader = leader::acquire(ctx.client.clone(), &lease)
             .await
             .context("leader election")?;
+        // Leading now: ready again once this replica's caches have synced.
+        ctx.ready.store(false, Ordering::Relaxed);
         tokio::select! {
             () = controller::run(ctx) => {}
             () = leader::lost(leader) => {

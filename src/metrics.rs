@@ -1,11 +1,13 @@
 //! Prometheus metrics, served on `/metrics`.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -45,12 +47,21 @@ pub fn aws_call(operation: &'static str, error: Option<&'static str>) {
         .inc();
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    kind: &'static str,
+    condition: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_duration: Family<KindLabel, Histogram>,
     deployments_created: Counter,
     deployments_finished: Family<StatusLabel, Counter>,
+    objects: Family<ConditionLabels, Gauge>,
+    /// Last condition reported per object, to move it between gauge labels.
+    object_conditions: Mutex<HashMap<(&'static str, String), &'static str>>,
 }
 
 impl Default for Metrics {
@@ -84,6 +95,12 @@ impl Metrics {
             "CodeDeploy deployments seen finishing, by final status",
             deployments_finished.clone(),
         );
+        let objects = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "objects",
+            "Objects by kind and the kstatus condition that is True (or Suspended)",
+            objects.clone(),
+        );
         registry.register(
             "aws_calls",
             "AWS calls by operation and outcome (ok or error class)",
@@ -95,6 +112,8 @@ impl Metrics {
             reconcile_duration,
             deployments_created,
             deployments_finished,
+            objects,
+            object_conditions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -104,6 +123,31 @@ impl Metrics {
         self.reconcile_duration
             .get_or_create(&KindLabel { kind })
             .observe(took.as_secs_f64());
+    }
+
+    /// Record the condition an object is in now; None when it is gone.
+    pub fn object_condition(&self, kind: &'static str, uid: &str, condition: Option<&'static str>) {
+        let Ok(mut map) = self.object_conditions.lock() else {
+            return;
+        };
+        let key = (kind, uid.to_string());
+        let old = match condition {
+            Some(c) => map.insert(key, c),
+            None => map.remove(&key),
+        };
+        if old == condition {
+            return;
+        }
+        if let Some(old) = old {
+            self.objects
+                .get_or_create(&ConditionLabels { kind, condition: old })
+                .dec();
+        }
+        if let Some(new) = condition {
+            self.objects
+                .get_or_create(&ConditionLabels { kind, condition: new })
+                .inc();
+        }
     }
 
     pub fn deployment_created(&self) {
@@ -146,6 +190,10 @@ mod tests {
         m.observe_reconcile("CrossAccountDeployment", true, Duration::from_millis(5));
         m.deployment_created();
         m.deployment_finished("Succeeded");
+        m.object_condition("CrossAccountDeployment", "a", Some("Reconciling"));
+        m.object_condition("CrossAccountDeployment", "b", Some("Reconciling"));
+        m.object_condition("CrossAccountDeployment", "a", Some("Ready"));
+        m.object_condition("CrossAccountDeployment", "b", None);
         let text = m.render((3, 1));
         for needle in [
             r#"crossdeploy_aws_calls_total{operation="s3:HeadObject",outcome="ok"} 1"#,
@@ -154,6 +202,8 @@ mod tests {
             "crossdeploy_reconcile_duration_seconds_bucket",
             "crossdeploy_deployments_created_total 1",
             r#"crossdeploy_deployments_finished_total{status="Succeeded"} 1"#,
+            r#"crossdeploy_objects{kind="CrossAccountDeployment",condition="Ready"} 1"#,
+            r#"crossdeploy_objects{kind="CrossAccountDeployment",condition="Reconciling"} 0"#,
             "crossdeploy_session_cache_hits_total 3",
             "crossdeploy_session_cache_misses_total 1",
         ] {

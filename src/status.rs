@@ -28,6 +28,18 @@ pub enum Health {
     Suspended,
 }
 
+impl Health {
+    /// The condition that is True for this health (a metrics label).
+    pub fn condition(self) -> &'static str {
+        match self {
+            Health::Ready => "Ready",
+            Health::Progressing => "Reconciling",
+            Health::Stalled => "Stalled",
+            Health::Suspended => "Suspended",
+        }
+    }
+}
+
 /// Machine-readable condition reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {

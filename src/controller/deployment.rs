@@ -397,6 +397,11 @@ async fn finish(
     decision: Decision,
 ) -> Result<Action, Error> {
     let next = build_status(obj, previous, &g, desired, &decision);
+    ctx.metrics.object_condition(
+        "CrossAccountDeployment",
+        obj.metadata.uid.as_deref().unwrap_or_default(),
+        Some(decision.health.condition()),
+    );
     if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Reconcile") {
         publish_event(ctx, obj, &ev).await;
     }
@@ -546,6 +551,8 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
     // Own counter: backoff from earlier transient failures must not use up
     // the deletion's attempts.
     let key = format!("{}/cleanup", obj.uid().unwrap_or_default());
+    ctx.metrics
+        .object_condition("CrossAccountDeployment", &obj.uid().unwrap_or_default(), None);
     ctx.forget(&obj.uid().unwrap_or_default()).await;
     let Some(current) = obj
         .status

@@ -61,6 +61,9 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// What /readyz reports before asking the API server: caches synced, or
+    /// standing by for leadership.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// Consecutive transient failures per object UID, for backoff.
     retries: Mutex<HashMap<String, u32>>,
 }
@@ -78,6 +81,7 @@ impl Context {
             sessions,
             settings,
             metrics,
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             retries: Mutex::new(HashMap::new()),
         }
     }
@@ -173,6 +177,20 @@ pub async fn run(ctx: Arc<Context>) {
                 .combine(predicates::annotations as fn(&CrossAccountDeployment) -> Option<u64>),
             Default::default(),
         );
+    // Ready (for /readyz) once the first list of deployments is in the cache.
+    let synced = reader.clone();
+    let ready = ctx.ready.clone();
+    tokio::spawn(async move {
+        // Re-polled every second: the store wakes only one of several waiters
+        // (the controller's own), so a lone wait here could sleep forever.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
+                Ok(Ok(())) => break ready.store(true, std::sync::atomic::Ordering::Relaxed),
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
     let store = reader.clone();
     let store_for_ns = reader.clone();
     let store_for_sources = reader.clone();

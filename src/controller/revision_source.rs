@@ -139,6 +139,11 @@ async fn finish(
     learned: Learned,
     verdict: Verdict,
 ) -> Result<Action, Error> {
+    ctx.metrics.object_condition(
+        "RevisionSource",
+        obj.metadata.uid.as_deref().unwrap_or_default(),
+        Some(verdict.health.condition()),
+    );
     let now = status::now();
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;

@@ -62,6 +62,8 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
         Err(f) if f.retryable => (Health::Progressing, f.reason, f.message, None, retry_backoff(attempt)),
         Err(f) => (Health::Stalled, f.reason, f.message, None, STALLED_RETRY),
     };
+    ctx.metrics
+        .object_condition("TargetAccount", &uid, Some(health.condition()));
     let now = status::now();
     let mut next = previous.clone();
     next.observed_generation = obj.metadata.generation;

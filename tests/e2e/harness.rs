@@ -310,7 +310,8 @@ impl TestCtx {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_crossdeploy"));
         cmd.args(["run", "--operator-namespace", operator_ns, "--watch-namespace", &self.ns])
             .args(["--target-account-selector", &format!("crossdeploy.io/test={}", self.ns)])
-            .args(["--http-addr", "127.0.0.1:0", "--s3-force-path-style"])
+            .args(if extra.contains(&"--http-addr") { &[][..] } else { &["--http-addr", "127.0.0.1:0"][..] })
+            .arg("--s3-force-path-style")
             .args(extra)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

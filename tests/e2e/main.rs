@@ -8,6 +8,7 @@ mod deployment;
 mod env;
 mod harness;
 mod leader;
+mod observability;
 mod packaging;
 mod rbac;
 mod revision_source;
