@@ -352,6 +352,57 @@ async fn namespaces_outside_the_selector_make_no_aws_calls() {
     )
     .await;
     ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
+
+    // Revocation by relabelling the namespace takes effect too: a new
+    // revision is refused, and nothing is sent to AWS for it.
+    ctx.apply_target_account(
+        &env().role("deployer"),
+        json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns, "crossdeploy.io/tier": "prod"}}),
+    )
+    .await;
+    ctx.apply_deployment("web", ctx.spec(V2)).await;
+    ctx.wait_condition("web", "Stalled", Some("TargetAccountNotPermitted"))
+        .await;
+    let calls_while_refused = ctx.session_calls().await.len();
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(ctx.client.clone());
+    namespaces
+        .patch(
+            &ctx.ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"crossdeploy.io/tier": "prod"}}})),
+        )
+        .await
+        .expect("namespace relabelled");
+    let obj = ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
+    assert_eq!(obj.status.and_then(|s| s.revision).map(|r| r.key), Some(V2.to_string()));
+    assert!(
+        ctx.session_calls().await.len() > calls_while_refused,
+        "access resumed after the relabel"
+    );
+}
+
+#[tokio::test]
+async fn a_role_without_codedeploy_permissions_is_codedeploy_access_denied() {
+    let mut ctx = TestCtx::new("no-codedeploy").await;
+    ctx.apply_target_account(
+        &env().role("noCodeDeploy"),
+        json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns}}),
+    )
+    .await;
+    ctx.start_operator(&[]).await;
+    ctx.apply_deployment("web", ctx.spec(V1)).await;
+    let obj = ctx
+        .wait_condition("web", "Stalled", Some("CodeDeployAccessDenied"))
+        .await;
+    let msg = obj
+        .status
+        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
+        .unwrap_or_default();
+    assert!(
+        msg.contains("AWSCodeDeployDeployerAccess") && msg.contains("CrossDeployNoCodeDeploy"),
+        "{msg}"
+    );
+    assert!(ctx.group_deployments().await.is_empty());
 }
 
 #[tokio::test]
