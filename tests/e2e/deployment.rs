@@ -55,15 +55,7 @@ async fn happy_path_update_and_one_assume_role_per_session() {
 
     // New revision: exactly one more deployment for it.
     ctx.apply_deployment("web", ctx.spec(V2)).await;
-    wait_until("v2 deployed", || async {
-        ctx.deployments()
-            .get("web")
-            .await
-            .ok()
-            .and_then(|o| o.status)
-            .is_some_and(|s| s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2) && s.is_condition_true("Ready"))
-    })
-    .await;
+    ctx.wait_deployed("web", V2).await;
     ctx.wait_condition("web-again", "Ready", Some("Succeeded")).await;
     let obj = ctx.deployments().get("web").await.expect("get");
     let status = obj.status.expect("status");
@@ -165,18 +157,7 @@ async fn start_foreign_deployment(ctx: &TestCtx) -> String {
         .create_deployment()
         .application_name(app())
         .deployment_group_name(&ctx.group)
-        .revision(
-            aws_sdk_codedeploy::types::RevisionLocation::builder()
-                .revision_type(aws_sdk_codedeploy::types::RevisionLocationType::S3)
-                .s3_location(
-                    aws_sdk_codedeploy::types::S3Location::builder()
-                        .bucket(revisions_bucket())
-                        .key(V1)
-                        .bundle_type(aws_sdk_codedeploy::types::BundleType::Zip)
-                        .build(),
-                )
-                .build(),
-        )
+        .revision(s3_location(V1))
         .description("someone else's deployment")
         .send()
         .await
@@ -196,10 +177,7 @@ async fn waits_behind_an_active_deployment() {
     let obj = ctx
         .wait_condition("web", "Reconciling", Some("WaitingForActiveDeployment"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Reconciling").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Reconciling");
     assert!(msg.contains(&foreign), "the blocking deployment is named: {msg}");
     assert_eq!(ctx.group_deployments().await.len(), 1, "nothing created while waiting");
     ctx.complete(&foreign, "Succeeded").await;
@@ -281,18 +259,12 @@ async fn each_broken_guide_step_has_its_own_reason() {
     let obj = ctx
         .wait_condition("missing-group", "Stalled", Some("DeploymentGroupNotFound"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains("no-such-group") && msg.contains("step 3"), "{msg}");
     let obj = ctx
         .wait_condition("unreadable", "Stalled", Some("RevisionNotReadable"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains("step 2") && msg.contains("bucket policy"), "{msg}");
     ctx.wait_condition("missing-object", "Stalled", Some("RevisionNotFound"))
         .await;
@@ -314,10 +286,7 @@ async fn each_broken_guide_step_has_its_own_reason() {
     let obj = ctx
         .wait_condition("wrong-external-id", "Stalled", Some("AssumeRoleDenied"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains("ExternalId"), "{msg}");
     ctx.assert_no_secrets_leaked().await;
 }
@@ -335,10 +304,7 @@ async fn namespaces_outside_the_selector_make_no_aws_calls() {
     let obj = ctx
         .wait_condition("web", "Stalled", Some("TargetAccountNotPermitted"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains(&ctx.ns), "{msg}");
     assert!(
         ctx.session_calls().await.is_empty(),
@@ -394,10 +360,7 @@ async fn a_role_without_codedeploy_permissions_is_codedeploy_access_denied() {
     let obj = ctx
         .wait_condition("web", "Stalled", Some("CodeDeployAccessDenied"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Stalled");
     assert!(
         msg.contains("AWSCodeDeployDeployerAccess") && msg.contains("CrossDeployNoCodeDeploy"),
         "{msg}"
@@ -465,15 +428,7 @@ async fn a_superseded_deployment_is_followed_to_its_end() {
     );
 
     ctx.complete(&v1_id, "Succeeded").await;
-    wait_until("v2 deployed", || async {
-        ctx.deployments()
-            .get("web")
-            .await
-            .ok()
-            .and_then(|o| o.status)
-            .is_some_and(|s| s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2) && s.is_condition_true("Ready"))
-    })
-    .await;
+    ctx.wait_deployed("web", V2).await;
     let status = ctx.deployments().get("web").await.expect("get").status.expect("status");
     let history: Vec<(String, String, String)> = status
         .history

@@ -391,6 +391,31 @@ impl TestCtx {
         })
     }
 
+    /// Waits until `key` is deployed: the status shows it Succeeded and Ready.
+    pub async fn wait_deployed(&self, name: &str, key: &str) -> CrossAccountDeployment {
+        let api = self.deployments();
+        let deployed = |o: &CrossAccountDeployment| {
+            o.status.as_ref().is_some_and(|s| {
+                s.revision.as_ref().map(|r| r.key.as_str()) == Some(key)
+                    && s.current_deployment.as_ref().and_then(|c| c.status.as_deref()) == Some("Succeeded")
+                    && s.is_condition_true("Ready")
+            })
+        };
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            if let Ok(obj) = api.get(name).await
+                && deployed(&obj)
+            {
+                return obj;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!(
+            "timed out waiting for {name} to deploy {key}; operator log tail:\n{}",
+            self.operator_log_tail(40)
+        );
+    }
+
     /// Waits until condition `type_` is True with `reason` (any reason when None).
     pub async fn wait_condition(&self, name: &str, type_: &str, reason: Option<&str>) -> CrossAccountDeployment {
         let api = self.deployments();
@@ -509,6 +534,29 @@ impl Drop for TestCtx {
 
 /// moto's session tokens start with this; none may appear anywhere.
 const SESSION_TOKEN_PREFIXES: &[&str] = &["FQoGZXIvYXdzE"];
+
+/// The message of condition `type_` (empty when absent).
+pub fn condition_message(obj: &CrossAccountDeployment, type_: &str) -> String {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.condition(type_).map(|c| c.message.clone()))
+        .unwrap_or_default()
+}
+
+/// A zip bundle in the revisions bucket, as CodeDeploy's RevisionLocation.
+pub fn s3_location(key: &str) -> aws_sdk_codedeploy::types::RevisionLocation {
+    use aws_sdk_codedeploy::types::{BundleType, RevisionLocation, RevisionLocationType, S3Location};
+    RevisionLocation::builder()
+        .revision_type(RevisionLocationType::S3)
+        .s3_location(
+            S3Location::builder()
+                .bucket(revisions_bucket())
+                .key(key)
+                .bundle_type(BundleType::Zip)
+                .build(),
+        )
+        .build()
+}
 
 pub fn app() -> String {
     env().world["codedeploy"]["applicationName"]

@@ -51,18 +51,7 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     })
     .await;
     ctx.apply_deployment("web", ctx.spec(V2)).await;
-    wait_until("v2 deployed by the new leader", || async {
-        ctx.deployments()
-            .get("web")
-            .await
-            .ok()
-            .and_then(|o| o.status)
-            .is_some_and(|s| {
-                s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2)
-                    && s.current_deployment.as_ref().and_then(|c| c.status.as_deref()) == Some("Succeeded")
-            })
-    })
-    .await;
+    ctx.wait_deployed("web", V2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         ctx.group_deployments().await.len(),

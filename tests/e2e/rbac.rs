@@ -165,15 +165,7 @@ async fn operator_runs_with_exactly_the_shipped_rbac() {
 
     // A spec change, then a delete: the finalizer is removed again.
     ctx.apply_deployment("web", ctx.spec(V2)).await;
-    wait_until("v2 deployed", || async {
-        ctx.deployments()
-            .get("web")
-            .await
-            .ok()
-            .and_then(|o| o.status)
-            .is_some_and(|s| s.revision.as_ref().map(|r| r.key.as_str()) == Some(V2) && s.is_condition_true("Ready"))
-    })
-    .await;
+    ctx.wait_deployed("web", V2).await;
     ctx.delete("web").await;
     wait_until("web deleted (finalizer removed)", || async {
         matches!(ctx.deployments().get_opt("web").await, Ok(None))

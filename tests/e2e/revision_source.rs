@@ -277,10 +277,7 @@ async fn missing_source_and_deleted_object_block_deployments_without_aws_calls()
     let obj = ctx
         .wait_condition("web", "Stalled", Some("RevisionSourceNotReady"))
         .await;
-    let msg = obj
-        .status
-        .and_then(|s| s.condition("Stalled").map(|c| c.message.clone()))
-        .unwrap_or_default();
+    let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains("ObjectNotFound"), "{msg}");
     let before = ctx.session_calls().await.len();
     ctx.apply_deployment("web2", source_spec(&ctx, "gone")).await;

@@ -140,18 +140,7 @@ async fn codedeploy_lifecycle_and_one_active_deployment_per_group() {
         cd.create_deployment()
             .application_name(app())
             .deployment_group_name(&ctx.group)
-            .revision(
-                aws_sdk_codedeploy::types::RevisionLocation::builder()
-                    .revision_type(aws_sdk_codedeploy::types::RevisionLocationType::S3)
-                    .s3_location(
-                        aws_sdk_codedeploy::types::S3Location::builder()
-                            .bucket(revisions_bucket())
-                            .key(V1)
-                            .bundle_type(aws_sdk_codedeploy::types::BundleType::Zip)
-                            .build(),
-                    )
-                    .build(),
-            )
+            .revision(s3_location(V1))
             .send()
     };
     let first = create().await.expect("CreateDeployment").deployment_id.expect("id");
