@@ -64,6 +64,10 @@ struct RunArgs {
     /// Seconds a leader that stopped renewing keeps the Lease.
     #[arg(long, env = "CROSSDEPLOY_LEADER_LEASE_SECONDS", default_value_t = 15)]
     leader_lease_seconds: u64,
+    /// Seconds between drift checks of a settled deployment (one
+    /// GetDeploymentGroup each).
+    #[arg(long, env = "CROSSDEPLOY_DRIFT_CHECK_SECONDS", default_value_t = 1800)]
+    drift_check_seconds: u64,
     /// Test-only: exit right after CreateDeployment, before writing status.
     #[arg(long, hide = true)]
     test_crash_after_create: bool,
@@ -95,6 +99,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         watch_namespace: args.watch_namespace,
         target_account_selector: args.target_account_selector,
         crash_after_create: args.test_crash_after_create,
+        drift_check: Duration::from_secs(args.drift_check_seconds.max(1)),
     };
     let metrics = Arc::new(Metrics::new());
     let ctx = Arc::new(Context::new(

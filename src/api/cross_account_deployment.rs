@@ -303,6 +303,9 @@ pub struct CrossAccountDeploymentStatus {
     /// The revision of the last deployment that Succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_revision: Option<ResolvedRevision>,
+    /// When the group was last checked for a deployment that replaced ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift_check_time: Option<Time>,
     /// The most recent finished deployments, newest first (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
@@ -367,6 +370,9 @@ pub struct DeploymentRecord {
     /// The revision this deployment deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<ResolvedRevision>,
+    /// A later deployment that replaced this one in the group (drift check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
 }
 
 /// Instance counts of a deployment.

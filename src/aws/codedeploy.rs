@@ -72,6 +72,27 @@ pub async fn check_deployment_group(cd: &Client, application: &str, group: &str)
         .classify("codedeploy:GetDeploymentGroup")
 }
 
+/// The id of the deployment most recently started in the group, whoever
+/// started it (the drift check compares it with ours).
+pub async fn last_attempted_deployment(
+    cd: &Client,
+    application: &str,
+    group: &str,
+) -> Result<Option<String>, AwsError> {
+    let out = cd
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .classify("codedeploy:GetDeploymentGroup")?;
+    Ok(out
+        .deployment_group_info()
+        .and_then(|g| g.last_attempted_deployment())
+        .and_then(|d| d.deployment_id())
+        .map(str::to_string))
+}
+
 pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, AwsError> {
     let out = cd
         .get_deployment()

@@ -24,7 +24,9 @@ use crate::aws::session::TargetClients;
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::deploy::diagnosis::{Subject, diagnose};
 use crate::deploy::marker::{self, REDEPLOY_ANNOTATION};
-use crate::deploy::statemachine::{Decision, Effect, Observed, Phase, decide, decide_create_refused, decide_failure};
+use crate::deploy::statemachine::{
+    Decision, Effect, Observed, Phase, SETTLED_RECHECK, decide, decide_create_refused, decide_failure,
+};
 use crate::status::{self, Failure, Reason};
 use crate::tenancy::{self, Refusal};
 
@@ -70,6 +72,10 @@ struct Gathered {
     revision: Option<ResolvedRevision>,
     ours: Option<DeploymentView>,
     other_active: Option<DeploymentView>,
+    /// A later deployment that replaced our succeeded one in the group.
+    replaced_by: Option<String>,
+    /// The drift check ran in this reconcile.
+    drift_checked: bool,
     /// The previously tracked deployment, for an older digest, while it was
     /// still active: followed to its end so history stays complete.
     superseded: Option<DeploymentView>,
@@ -140,6 +146,8 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
         other_active: g.other_active.as_ref(),
         active_for,
         retry_attempt: attempt,
+        replaced_by: g.replaced_by.as_deref(),
+        settled_recheck: SETTLED_RECHECK.min(ctx.settings.drift_check),
     });
 
     match decision.effect.clone() {
@@ -239,7 +247,8 @@ async fn gather(
     g.region = Some(obj.spec.region.clone().unwrap_or_else(|| target.region.clone()));
     g.clients = Some(access.clients.clone());
 
-    if let Err(e) = observe_deployments(obj, previous, desired, &access.clients, &mut g).await {
+    let drift_check = ctx.settings.drift_check;
+    if let Err(e) = observe_deployments(obj, previous, desired, &access.clients, drift_check, &mut g).await {
         access.forget_if_expired(ctx, &e).await;
         g.failure = Some(diagnose(&e, &subject(obj, &g, desired)));
     }
@@ -251,6 +260,7 @@ async fn observe_deployments(
     previous: &CrossAccountDeploymentStatus,
     desired: &Desired<'_>,
     clients: &TargetClients,
+    drift_check: Duration,
     g: &mut Gathered,
 ) -> Result<(), AwsError> {
     let spec = &obj.spec;
@@ -274,11 +284,27 @@ async fn observe_deployments(
             .map(Phase::of)
             .is_some_and(|p| p != Phase::Active);
         g.ours = Some(if finished {
-            // Finished deployments never change: no AWS call.
+            // Finished deployments never change: no AWS call but the slow
+            // drift check below.
             view_from_record(current)
         } else {
             codedeploy::get_deployment(&clients.codedeploy, &current.id).await?
         });
+        g.replaced_by.clone_from(&current.replaced_by);
+        let due = previous
+            .last_drift_check_time
+            .as_ref()
+            .is_none_or(|t| since(Some(t)) >= drift_check);
+        if current.status.as_deref() == Some("Succeeded") && due {
+            let last = codedeploy::last_attempted_deployment(
+                &clients.codedeploy,
+                &spec.application_name,
+                &spec.deployment_group_name,
+            )
+            .await?;
+            g.drift_checked = true;
+            g.replaced_by = last.filter(|id| id != &current.id);
+        }
         return Ok(());
     }
     if spec.suspend {
@@ -444,6 +470,9 @@ fn build_status(
     if g.account_id.is_some() {
         next.account_id.clone_from(&g.account_id);
     }
+    if g.drift_checked {
+        next.last_drift_check_time = Some(now.clone());
+    }
     if let Some(desired) = desired {
         next.desired_digest = Some(desired.digest.clone());
         next.source_revision_digest.clone_from(&desired.source_digest);
@@ -471,6 +500,18 @@ fn build_status(
         record.account_id.clone_from(&g.account_id);
         record.region.clone_from(&g.region);
         record.revision = Some(rev);
+        record.replaced_by.clone_from(&g.replaced_by);
+        // Seeing ours succeed is as good as a drift check: it was the
+        // group's latest deployment a moment ago.
+        let just_succeeded = ours.status == "Succeeded"
+            && previous
+                .current_deployment
+                .as_ref()
+                .map(|c| (&c.id, c.status.as_deref()))
+                != Some((&ours.id, Some("Succeeded")));
+        if just_succeeded {
+            next.last_drift_check_time = Some(status::now());
+        }
         next.current_deployment = Some(record);
     }
     next
@@ -519,6 +560,7 @@ fn record_from_view(d: &DeploymentView, digest: &str, base: &DeploymentRecord) -
         account_id: base.account_id.clone(),
         region: base.region.clone(),
         revision: base.revision.clone(),
+        replaced_by: base.replaced_by.clone(),
     }
 }
 

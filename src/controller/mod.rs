@@ -52,6 +52,9 @@ pub struct Settings {
     /// Test-only: exit right after CreateDeployment, before the status write,
     /// to prove exactly-once across crashes.
     pub crash_after_create: bool,
+    /// How often a settled deployment's group is checked for a later
+    /// deployment that replaced ours (one GetDeploymentGroup).
+    pub drift_check: Duration,
 }
 
 /// Shared state of all controllers.

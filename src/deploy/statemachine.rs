@@ -47,6 +47,11 @@ pub struct Observed<'a> {
     pub active_for: Duration,
     /// Consecutive transient failures so far, for backoff.
     pub retry_attempt: u32,
+    /// A later deployment (not ours) that the drift check found in the group
+    /// after ours succeeded.
+    pub replaced_by: Option<&'a str>,
+    /// How long a settled object waits before it is looked at again.
+    pub settled_recheck: Duration,
 }
 
 /// The single effect to execute after deciding.
@@ -94,7 +99,7 @@ pub fn decide(o: &Observed<'_>) -> Decision {
         return decide_failure(f, o.retry_attempt);
     }
     if let Some(d) = o.ours {
-        return track(d, o.active_for);
+        return track(d, o);
     }
     if o.suspend {
         return Decision {
@@ -102,7 +107,7 @@ pub fn decide(o: &Observed<'_>) -> Decision {
             health: Health::Suspended,
             reason: Reason::Suspended,
             message: "spec.suspend is true: no new deployment is started".into(),
-            requeue: SETTLED_RECHECK,
+            requeue: o.settled_recheck,
             backs_off: false,
         };
     }
@@ -140,19 +145,30 @@ pub fn decide(o: &Observed<'_>) -> Decision {
     }
 }
 
-fn track(d: &DeploymentView, active_for: Duration) -> Decision {
+fn track(d: &DeploymentView, o: &Observed<'_>) -> Decision {
     let (health, reason, message, requeue) = match Phase::of(&d.status) {
         Phase::Active => (
             Health::Progressing,
             Reason::DeploymentInProgress,
             format!("deployment {} is {}{}", d.id, d.status, instance_summary(d)),
-            poll_interval(active_for),
+            poll_interval(o.active_for),
+        ),
+        Phase::Succeeded if o.replaced_by.is_some() => (
+            Health::Stalled,
+            Reason::DeploymentReplaced,
+            format!(
+                "deployment {} succeeded, but {} was deployed to the group after it, so the group no longer runs \
+                 this revision. Set the annotation crossdeploy.io/redeploy to deploy it again, or update the spec",
+                d.id,
+                o.replaced_by.unwrap_or_default()
+            ),
+            o.settled_recheck,
         ),
         Phase::Succeeded => (
             Health::Ready,
             Reason::Succeeded,
             format!("deployment {} succeeded{}", d.id, instance_summary(d)),
-            SETTLED_RECHECK,
+            o.settled_recheck,
         ),
         Phase::Failed => (
             Health::Stalled,
@@ -164,7 +180,7 @@ fn track(d: &DeploymentView, active_for: Duration) -> Decision {
                 d.error_code.as_deref().unwrap_or("UNKNOWN"),
                 d.error_message.as_deref().unwrap_or("CodeDeploy gave no message"),
             ),
-            SETTLED_RECHECK,
+            o.settled_recheck,
         ),
         Phase::Stopped => (
             Health::Stalled,
@@ -178,7 +194,7 @@ fn track(d: &DeploymentView, active_for: Duration) -> Decision {
                     .map(|r| format!(" and rolled back by {r}"))
                     .unwrap_or_default()
             ),
-            SETTLED_RECHECK,
+            o.settled_recheck,
         ),
     };
     Decision {
@@ -258,6 +274,8 @@ mod tests {
             other_active: other,
             active_for: Duration::ZERO,
             retry_attempt: 0,
+            replaced_by: None,
+            settled_recheck: SETTLED_RECHECK,
         }
     }
 
@@ -383,6 +401,25 @@ mod tests {
             let d = decide(&o);
             assert_eq!((d.effect, d.health, d.reason), (effect, health, reason), "row {i}");
         }
+    }
+
+    #[test]
+    fn a_replaced_deployment_is_stalled_until_redeployed() {
+        let done = dep("d-OURS", "Succeeded");
+        let mut o = observed(Some(&done), None);
+        o.replaced_by = Some("d-OTHER");
+        let d = decide(&o);
+        assert_eq!(
+            (d.effect.clone(), d.health, d.reason),
+            (Effect::None, Health::Stalled, Reason::DeploymentReplaced)
+        );
+        assert!(
+            d.message.contains("d-OTHER") && d.message.contains("crossdeploy.io/redeploy"),
+            "{}",
+            d.message
+        );
+        o.replaced_by = None;
+        assert_eq!(decide(&o).health, Health::Ready);
     }
 
     #[test]

@@ -444,3 +444,65 @@ async fn a_superseded_deployment_is_followed_to_its_end() {
     assert_eq!(history[0].2, V2);
     assert_eq!(ctx.group_deployments().await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_deployment_replaced_by_hand_is_reported_and_can_be_redeployed() {
+    let mut ctx = TestCtx::new("drift").await;
+    ctx.start_operator(&["--drift-check-seconds", "2"]).await;
+    ctx.apply_deployment("web", ctx.spec(V1)).await;
+    let obj = ctx.wait_deployed("web", V1).await;
+    let ours = obj
+        .status
+        .and_then(|s| s.current_deployment)
+        .map(|c| c.id)
+        .expect("ours");
+
+    // Someone deploys another revision into the group by hand.
+    let foreign = ctx
+        .codedeploy_admin()
+        .create_deployment()
+        .application_name(app())
+        .deployment_group_name(&ctx.group)
+        .revision(s3_location(V2))
+        .description("hotfix by hand")
+        .send()
+        .await
+        .expect("manual deployment")
+        .deployment_id
+        .expect("id");
+    let obj = ctx.wait_condition("web", "Stalled", Some("DeploymentReplaced")).await;
+    let msg = condition_message(&obj, "Stalled");
+    assert!(msg.contains(&foreign) && msg.contains(&ours), "{msg}");
+
+    // The redeploy annotation deploys the desired revision once more.
+    wait_until("the manual deployment finished", || async {
+        ctx.group_deployments()
+            .await
+            .iter()
+            .any(|d| d.deployment_id() == Some(foreign.as_str()) && d.status().map(|s| s.as_str()) == Some("Succeeded"))
+    })
+    .await;
+    ctx.deployments()
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {"crossdeploy.io/redeploy": "after-hotfix"}}})),
+        )
+        .await
+        .expect("annotate");
+    wait_until("v1 redeployed", || async {
+        ctx.deployments()
+            .get("web")
+            .await
+            .ok()
+            .and_then(|o| o.status)
+            .is_some_and(|s| {
+                s.is_condition_true("Ready")
+                    && s.current_deployment
+                        .as_ref()
+                        .is_some_and(|c| c.id != ours && c.status.as_deref() == Some("Succeeded"))
+            })
+    })
+    .await;
+    assert_eq!(ctx.group_deployments().await.len(), 3);
+}
