@@ -91,7 +91,7 @@ struct Desired<'a> {
     uid: String,
 }
 
-#[instrument(skip_all, fields(object = %display_ref(&*obj)))]
+#[instrument(skip_all, fields(object = %display_ref(&*obj), deployment_id = tracing::field::Empty))]
 async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action, Error> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let previous = obj.status.clone().unwrap_or_default();
@@ -132,6 +132,10 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
 
     let attempt = ctx.attempts(&desired.uid).await;
     let mut g = gather(&obj, ctx, &previous, &desired).await?;
+    // Every later log line of this reconcile names the deployment.
+    if let Some(d) = g.ours.as_ref().or(g.other_active.as_ref()) {
+        tracing::Span::current().record("deployment_id", d.id.as_str());
+    }
     let active_for = since(
         g.ours
             .as_ref()
@@ -154,6 +158,7 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
         Effect::None => {}
         Effect::CreateDeployment => match create(&obj, &g, &desired).await {
             Ok(view) => {
+                tracing::Span::current().record("deployment_id", view.id.as_str());
                 ctx.metrics.deployment_created();
                 if ctx.settings.crash_after_create {
                     // Test-only crash point (see Settings::crash_after_create).
@@ -588,7 +593,7 @@ async fn patch_status(
 }
 
 /// Deletion: stop the in-flight deployment when asked to, but never hang on AWS.
-#[instrument(skip_all, fields(object = %display_ref(&*obj)))]
+#[instrument(skip_all, fields(object = %display_ref(&*obj), deployment_id = tracing::field::Empty))]
 async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action, Error> {
     // Own counter: backoff from earlier transient failures must not use up
     // the deletion's attempts.
@@ -604,6 +609,7 @@ async fn cleanup(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Acti
     else {
         return Ok(Action::await_change());
     };
+    tracing::Span::current().record("deployment_id", current.id.as_str());
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         publish(
             ctx,

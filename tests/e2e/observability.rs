@@ -14,7 +14,7 @@ async fn health_readiness_and_metrics_describe_the_work() {
     let mut ctx = TestCtx::new("observe").await;
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    ctx.start_operator(&["--http-addr", &addr]).await;
+    ctx.start_operator(&["--http-addr", &addr, "--log-json"]).await;
     let http = reqwest::Client::new();
     let get = |path: &'static str| {
         let http = http.clone();
@@ -34,6 +34,24 @@ async fn health_readiness_and_metrics_describe_the_work() {
 
     ctx.apply_deployment("web", ctx.spec(V1)).await;
     ctx.wait_condition("web", "Ready", Some("Succeeded")).await;
+    let obj = ctx.wait_deployed("web", V1).await;
+    let id = obj
+        .status
+        .and_then(|s| s.current_deployment)
+        .map(|c| c.id)
+        .expect("deployment id");
+    // JSON log lines about the object carry its name and the deployment id.
+    let log = ctx.operator_log(0);
+    let about_web: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["span"]["object"] == format!("{}/web", ctx.ns).as_str())
+        .collect();
+    assert!(!about_web.is_empty(), "JSON lines carry namespace/name:\n{log}");
+    assert!(
+        about_web.iter().any(|v| v["span"]["deployment_id"] == id.as_str()),
+        "JSON lines carry the deployment id {id}"
+    );
     let metrics = wait_for_metrics(&get).await;
     for needle in [
         r#"crossdeploy_objects{kind="CrossAccountDeployment",condition="Ready"} 1"#,
