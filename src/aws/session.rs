@@ -139,11 +139,6 @@ impl SessionCache {
             .cloned()
     }
 
-    /// The operator's own identity (used for reads that need no target role).
-    pub fn base(&self) -> &SdkConfig {
-        &self.base
-    }
-
     /// Clients for the session; no AWS call is made here, STS is called lazily
     /// by the first request that needs credentials.
     pub async fn clients(&self, req: &SessionRequest<'_>) -> TargetClients {

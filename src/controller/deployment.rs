@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::{info, instrument, warn};
 
 use super::target::{self, TargetAccess};
@@ -434,7 +434,7 @@ async fn finish(
         Some(decision.health.condition()),
     );
     if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Reconcile") {
-        publish_event(ctx, obj, &ev).await;
+        ctx.publish(obj, &ev).await;
     }
     if next.current_deployment.as_ref().map(|c| (&c.id, &c.status))
         != previous.current_deployment.as_ref().map(|c| (&c.id, &c.status))
@@ -714,11 +714,5 @@ async fn publish(ctx: &Context, obj: &CrossAccountDeployment, type_: EventType, 
         action: reason.into(),
         secondary: None,
     };
-    publish_event(ctx, obj, &ev).await;
-}
-
-async fn publish_event(ctx: &Context, obj: &CrossAccountDeployment, ev: &Event) {
-    if let Err(e) = ctx.recorder.publish(ev, &obj.object_ref(&())).await {
-        warn!(error = %e, reason = %ev.reason, "could not publish Event");
-    }
+    ctx.publish(obj, &ev).await;
 }

@@ -112,20 +112,25 @@ impl Context {
         self.retries.lock().await.get(uid).copied().unwrap_or(0)
     }
 
+    /// Publish an Event about `obj`; a failure is logged, never fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, ev: &kube::runtime::events::Event) {
+        if let Err(e) = self.recorder.publish(ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason = %ev.reason, "could not publish Event");
+        }
+    }
+
     /// The ExternalId from the operator's namespace. Only ever passed to STS.
     pub async fn external_id(&self, r: &SecretKeyRef) -> Result<Option<String>, kube::Error> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.settings.operator_namespace);
         let Some(secret) = secrets.get_opt(&r.name).await? else {
             return Ok(None);
         };
-        let from_data = secret
+        // stringData is write-only: the API server always returns `data`.
+        Ok(secret
             .data
             .as_ref()
             .and_then(|d| d.get(&r.key))
-            .and_then(|v| String::from_utf8(v.0.clone()).ok());
-        let from_string_data = secret.string_data.as_ref().and_then(|d| d.get(&r.key)).cloned();
-        Ok(from_data
-            .or(from_string_data)
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()))
     }

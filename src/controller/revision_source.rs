@@ -13,10 +13,9 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Event;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::{info, instrument, warn};
 
 use super::triggers::changed_or_deleted;
@@ -169,7 +168,7 @@ async fn finish(
         next.last_verified_time = Some(now);
     }
     if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Poll") {
-        publish(ctx, obj, &ev).await;
+        ctx.publish(obj, &ev).await;
     }
     if next.revision_digest != previous.revision_digest
         && let (Some(rev), Some(digest)) = (&next.revision, &next.revision_digest)
@@ -180,7 +179,7 @@ async fn finish(
             rev.e_tag.as_deref().unwrap_or("unknown")
         );
         info!(revision = %describe(rev), "new revision");
-        publish(ctx, obj, &status::new_revision_event(&note, digest)).await;
+        ctx.publish(obj, &status::new_revision_event(&note, digest)).await;
     }
     if &next != previous {
         let api: Api<RevisionSource> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
@@ -188,12 +187,6 @@ async fn finish(
     }
     tracing::debug!(reason = verdict.reason.as_str(), "polled");
     Ok(verdict.requeue.map_or_else(Action::await_change, requeue_with_jitter))
-}
-
-async fn publish(ctx: &Context, obj: &RevisionSource, ev: &Event) {
-    if let Err(e) = ctx.recorder.publish(ev, &obj.object_ref(&())).await {
-        warn!(error = %e, reason = %ev.reason, "could not publish Event");
-    }
 }
 
 /// Runs the RevisionSource controller until shutdown.

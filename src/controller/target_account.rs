@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::Event;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::{instrument, warn};
 
 use super::target;
@@ -79,10 +78,8 @@ async fn verify(obj: &TargetAccount, ctx: &Context) -> Result<Action, Error> {
         next.account_id = account_id;
         next.last_verified_time = Some(now);
     }
-    if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Verify")
-        && let Err(e) = ctx.recorder.publish(&Event { ..ev }, &obj.object_ref(&())).await
-    {
-        warn!(error = %e, "could not publish Event");
+    if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Verify") {
+        ctx.publish(obj, &ev).await;
     }
     if next != previous {
         apply_status(&Api::<TargetAccount>::all(ctx.client.clone()), &obj.name_any(), &next).await?;
