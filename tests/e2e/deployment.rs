@@ -152,18 +152,7 @@ async fn failed_deployment_is_stalled_with_codedeploy_error() {
 
 async fn start_foreign_deployment(ctx: &TestCtx) -> String {
     ctx.set_behaviour(json!({"mode": "hold"})).await;
-    let cd = ctx.codedeploy_admin();
-    let id = cd
-        .create_deployment()
-        .application_name(app())
-        .deployment_group_name(&ctx.group)
-        .revision(s3_location(V1))
-        .description("someone else's deployment")
-        .send()
-        .await
-        .expect("foreign deployment")
-        .deployment_id
-        .expect("id");
+    let id = ctx.deploy_by_hand(V1, "someone else's deployment").await;
     ctx.set_behaviour(json!({"mode": "succeed"})).await;
     id
 }
@@ -458,18 +447,7 @@ async fn a_deployment_replaced_by_hand_is_reported_and_can_be_redeployed() {
         .expect("ours");
 
     // Someone deploys another revision into the group by hand.
-    let foreign = ctx
-        .codedeploy_admin()
-        .create_deployment()
-        .application_name(app())
-        .deployment_group_name(&ctx.group)
-        .revision(s3_location(V2))
-        .description("hotfix by hand")
-        .send()
-        .await
-        .expect("manual deployment")
-        .deployment_id
-        .expect("id");
+    let foreign = ctx.deploy_by_hand(V2, "hotfix by hand").await;
     let obj = ctx.wait_condition("web", "Stalled", Some("DeploymentReplaced")).await;
     let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains(&foreign) && msg.contains(&ours), "{msg}");

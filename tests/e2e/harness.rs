@@ -230,6 +230,21 @@ impl TestCtx {
         aws_sdk_codedeploy::Client::new(&aws_config("prodAdmin"))
     }
 
+    /// A deployment of `key` that crossdeploy did not create (prod-admin, by hand).
+    pub async fn deploy_by_hand(&self, key: &str, description: &str) -> String {
+        self.codedeploy_admin()
+            .create_deployment()
+            .application_name(app())
+            .deployment_group_name(&self.group)
+            .revision(s3_location(key))
+            .description(description)
+            .send()
+            .await
+            .expect("deployment by hand")
+            .deployment_id
+            .expect("deployment id")
+    }
+
     /// Deployments in this test's group, as prod-admin sees them.
     pub async fn group_deployments(&self) -> Vec<aws_sdk_codedeploy::types::DeploymentInfo> {
         let cd = self.codedeploy_admin();
