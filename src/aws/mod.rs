@@ -179,7 +179,7 @@ where
 {
     fn classify(self, operation: &'static str) -> Result<T, AwsError> {
         let result = self.map_err(|e| AwsError::from_sdk(operation, e));
-        crate::metrics::aws_call(operation, result.as_ref().err().map(|e| e.class.as_str()));
+        crate::runtime::metrics::aws_call(operation, result.as_ref().err().map(|e| e.class.as_str()));
         result
     }
 }

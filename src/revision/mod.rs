@@ -1,13 +1,6 @@
-//! RevisionSource logic without I/O: choosing the object under a prefix,
-//! evaluating bucket policies (guide step 2), judging a poll, scheduling the
-//! next one, and pinning a source's revision for a deployment.
+//! What CodeDeploy needs from an S3 revision, judged the same way for
+//! CrossAccountDeployments and RevisionSources: guide step 2 (the bucket
+//! policy grants the production instance profile) evaluated offline.
 
 pub mod bucket_policy;
-pub mod diagnosis;
-pub mod digest;
-pub mod pinned;
-pub mod schedule;
-pub mod selection;
-pub mod semver;
 pub mod step2;
-pub mod verdict;

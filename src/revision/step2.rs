@@ -3,7 +3,23 @@
 //! message tells the human exactly what to add.
 
 use super::bucket_policy::{self, Grant, Request};
-use super::verdict::PolicyFinding;
+use crate::status::Failure;
+
+/// The guide step 2 check for one TargetAccount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyFinding {
+    /// Bucket and TargetAccount share an account.
+    NotRequired,
+    Granted,
+    /// Not granted; the message says what to add (or which Deny to remove).
+    NotGranted(String),
+    /// Policy semantics crossdeploy does not evaluate, or a policy it may not read.
+    Undetermined(String),
+    /// Nothing to check against (no instanceProfileRoleArn).
+    NotChecked(String),
+    /// Reading the bucket policy failed.
+    Failed(Failure),
+}
 
 /// Account id of a role ARN (`arn:aws:iam::<account>:role/...`).
 pub fn account_of(arn: &str) -> Option<&str> {

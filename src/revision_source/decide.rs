@@ -4,24 +4,9 @@
 use std::time::Duration;
 
 use crate::api::{BucketPolicyGrant, ResolvedRevision, TargetVerification};
-use crate::deploy::statemachine::retry_backoff;
+use crate::revision::step2::PolicyFinding;
+use crate::status::backoff::retry_backoff;
 use crate::status::{Failure, Health, Reason};
-
-/// The guide step 2 check for one TargetAccount.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PolicyFinding {
-    /// Bucket and TargetAccount share an account.
-    NotRequired,
-    Granted,
-    /// Not granted; the message says what to add (or which Deny to remove).
-    NotGranted(String),
-    /// Policy semantics crossdeploy does not evaluate, or a policy it may not read.
-    Undetermined(String),
-    /// Nothing to check against (no instanceProfileRoleArn).
-    NotChecked(String),
-    /// Reading the bucket policy failed.
-    Failed(Failure),
-}
 
 /// One TargetAccount's verification and, when it did not pass, why.
 #[derive(Clone, Debug, PartialEq)]

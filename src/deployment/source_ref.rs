@@ -4,8 +4,8 @@
 use kube::{Api, ResourceExt};
 
 use crate::api::{CrossAccountDeployment, RevisionSource, S3Revision};
-use crate::controller::{Context, Error};
-use crate::revision::pinned::pin;
+use crate::deployment::pinned::pin;
+use crate::runtime::{Context, Error};
 use crate::status::{Failure, Reason};
 
 /// The revision, and the source revision digest it was pinned from.

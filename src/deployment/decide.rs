@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::api::OnActiveDeployment;
 use crate::aws::codedeploy::DeploymentView;
+use crate::status::backoff::{STALLED_RETRY, retry_backoff};
 use crate::status::{Failure, Health, Reason};
 
 /// Where a CodeDeploy deployment is in its lifecycle.
@@ -77,21 +78,13 @@ pub struct Decision {
 /// How long a finished, healthy object waits before it is looked at again.
 /// Nothing AWS-side is called then unless the spec changed.
 pub const SETTLED_RECHECK: Duration = Duration::from_secs(30 * 60);
-/// Permanent failures are retried this slowly: a human has to act first.
-pub const STALLED_RETRY: Duration = Duration::from_secs(5 * 60);
 const MIN_POLL: Duration = Duration::from_secs(3);
 const MAX_POLL: Duration = Duration::from_secs(30);
-const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
 
 /// Poll interval for an in-flight deployment: every few seconds at first,
 /// slowing to 30 s as the deployment gets older (a fifth of its age).
 pub fn poll_interval(active_for: Duration) -> Duration {
     (active_for / 5).clamp(MIN_POLL, MAX_POLL)
-}
-
-/// Exponential backoff for transient failures: 2 s, 4 s, 8 s ... 5 min.
-pub fn retry_backoff(attempt: u32) -> Duration {
-    Duration::from_secs(2u64.saturating_pow(attempt.saturating_add(1))).min(MAX_BACKOFF)
 }
 
 pub fn decide(o: &Observed<'_>) -> Decision {

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, ResourceExt};
 
-use super::{Context, Error};
 use crate::api::TargetAccount;
 use crate::aws::session::{SessionRequest, TargetClients, session_name};
 use crate::aws::{AwsError, ErrorClass};
+use crate::runtime::{Context, Error};
 use crate::status::{Failure, Reason};
 
 /// A TargetAccount this namespace may use, with its assumed-role session.

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
+use crate::access;
+use crate::access::target::{self, TargetAccess};
 use crate::api::{RevisionSourceSpec, TargetAccount, TargetAccountRef};
 use crate::aws::AwsError;
-use crate::controller::target::{self, TargetAccess};
-use crate::controller::{Context, Error};
-use crate::revision::digest::{TargetIdentity, verification_digest};
+use crate::revision_source::digest::{TargetIdentity, verification_digest};
+use crate::runtime::{Context, Error};
 use crate::status::{Failure, Reason};
-use crate::tenancy;
 
 /// Everything a poll needs from Kubernetes before it may call AWS.
 pub struct Access {
@@ -143,7 +143,7 @@ async fn admitted_target(
         Ok(target) => target,
         Err(failure) => return Ok(Err((None, failure))),
     };
-    if tenancy::check_namespace(&target.spec, ns_labels).is_err() {
+    if access::check_namespace(&target.spec, ns_labels).is_err() {
         return Ok(Err((
             Some(identity(&target)),
             Failure::permanent(

@@ -8,12 +8,12 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use tracing::{instrument, warn};
 
-use super::target;
-use super::{Context, Error, apply_status, requeue_with_jitter};
+use crate::access::target;
 use crate::api::TargetAccount;
 use crate::aws::Classify;
-use crate::deploy::diagnosis::{Subject, diagnose};
-use crate::deploy::statemachine::{STALLED_RETRY, retry_backoff};
+use crate::runtime::{Context, Error, apply_status, requeue_with_jitter};
+use crate::status::backoff::{STALLED_RETRY, retry_backoff};
+use crate::status::diagnosis::{Subject, diagnose};
 use crate::status::{self, Failure, Health, Reason};
 
 /// A verified account is re-checked this often (one STS call).

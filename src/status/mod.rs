@@ -2,6 +2,9 @@
 //! (`Ready`, `Reconciling`, `Stalled`) built from one decision, and the Event
 //! that announces each transition. This is the only place conditions are made.
 
+pub mod backoff;
+pub mod diagnosis;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::events::{Event, EventType};
 

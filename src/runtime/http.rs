@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 
-use crate::controller::Context;
+use crate::runtime::Context;
 
 #[derive(Clone)]
 pub struct HttpState {

@@ -2,32 +2,23 @@
 //! resolved revision for the verifyFor TargetAccounts when it (or the spec)
 //! changed, and publish it in status for the deployments that reference it.
 
-mod access;
-mod resolve;
-mod verify;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{info, instrument, warn};
 
-use super::triggers::changed_or_deleted;
-use super::{Context, Error, apply_status, display_ref, requeue_with_jitter};
-use crate::api::{ResolvedRevision, RevisionSource, RevisionSourceStatus, TargetAccount};
-use crate::revision::digest::revision_digest;
-use crate::revision::schedule::{needs_verification, wait_before_poll};
-use crate::revision::verdict::{Observed, TargetCheck, Verdict, decide, describe};
+use super::reader::{Access, gather};
+use super::resolve::{Resolved, resolve};
+use super::verify::verify;
+use crate::api::{ResolvedRevision, RevisionSource, RevisionSourceStatus};
+use crate::revision_source::decide::{Observed, TargetCheck, Verdict, decide, describe};
+use crate::revision_source::digest::revision_digest;
+use crate::revision_source::schedule::{needs_verification, wait_before_poll};
+use crate::runtime::{Context, Error, apply_status, display_ref, requeue_with_jitter};
 use crate::status::{self, Failure, Health};
-use access::{Access, gather};
-use resolve::{Resolved, resolve};
-use verify::verify;
 
 pub async fn reconcile(obj: Arc<RevisionSource>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
@@ -187,87 +178,4 @@ async fn finish(
     }
     tracing::debug!(reason = verdict.reason.as_str(), "polled");
     Ok(verdict.requeue.map_or_else(Action::await_change, requeue_with_jitter))
-}
-
-/// Runs the RevisionSource controller until shutdown.
-pub async fn run(sources: Api<RevisionSource>, ctx: Arc<Context>) {
-    let client = ctx.client.clone();
-    // Status writes (lastCheckTime every interval) must not trigger a poll.
-    let (store, writer) = reflector::store();
-    let trigger = watcher(sources, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation as fn(&RevisionSource) -> Option<u64>,
-            Default::default(),
-        );
-    let by_target = store.clone();
-    let by_namespace = store.clone();
-    let targets: Api<TargetAccount> = Api::all(client.clone());
-    let namespaces: Api<Namespace> = Api::all(client);
-    Controller::for_stream(trigger, store)
-        // Only spec edits and deletions of a TargetAccount matter here, not
-        // its periodic status writes.
-        .watches_stream(
-            changed_or_deleted(targets, watcher::Config::default(), |ta: &TargetAccount| {
-                hash(&ta.metadata.generation)
-            }),
-            move |ta: TargetAccount| {
-                let name = ta.name_any();
-                by_target
-                    .state()
-                    .into_iter()
-                    .filter(move |s| {
-                        s.spec.read_as.as_ref().is_some_and(|r| r.name == name)
-                            || s.spec.verify_for.iter().any(|r| r.name == name)
-                    })
-                    .map(|s| ObjectRef::from_obj(&*s))
-                    .collect::<Vec<_>>()
-            },
-        )
-        // Relabelling a namespace can grant or revoke a TargetAccount.
-        .watches(namespaces, watcher::Config::default(), move |ns: Namespace| {
-            let name = ns.name_any();
-            by_namespace
-                .state()
-                .into_iter()
-                .filter(move |s| s.namespace().as_deref() == Some(name.as_str()))
-                .map(|s| ObjectRef::from_obj(&*s))
-                .collect::<Vec<_>>()
-        })
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile trigger failed");
-            }
-        })
-        .await;
-}
-
-/// RevisionSource changes that concern the deployments referencing it: a new
-/// revision or readiness, not the lastCheckTime written on every poll.
-pub fn changes_for_deployments(
-    sources: Api<RevisionSource>,
-) -> impl futures::Stream<Item = Result<RevisionSource, watcher::Error>> + Send + 'static {
-    changed_or_deleted(sources, watcher::Config::default(), |s: &RevisionSource| {
-        let status = s.status.as_ref();
-        hash(&(
-            s.metadata.generation,
-            status.and_then(|s| s.observed_generation),
-            status.and_then(|s| s.revision_digest.clone()),
-            status.map(|s| {
-                s.conditions
-                    .iter()
-                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
-                    .collect::<Vec<_>>()
-            }),
-        ))
-    })
-}
-
-fn hash<T: std::hash::Hash>(value: &T) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
 }

@@ -1,8 +1,6 @@
 //! Reconciles CrossAccountDeployments: gather observations, decide with
 //! [`statemachine::decide`], execute the one effect, write status.
 
-mod source_ref;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +11,13 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, ResourceExt};
 use tracing::{info, instrument, warn};
 
-use super::target::{self, TargetAccess};
-use super::{Context, Error, apply_status, display_ref, requeue_with_jitter};
+use super::decide::{
+    Decision, Effect, Observed, Phase, SETTLED_RECHECK, decide, decide_create_refused, decide_failure,
+};
+use super::marker::{self, REDEPLOY_ANNOTATION};
+use super::source_ref;
+use crate::access::target::{self, TargetAccess};
+use crate::access::{self, Refusal};
 use crate::api::{
     CrossAccountDeployment, CrossAccountDeploymentStatus, DeletionPolicy, DeploymentRecord, HistoryEntry,
     ResolvedRevision, S3Revision,
@@ -22,13 +25,9 @@ use crate::api::{
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, CreateRequest, DeploymentView};
 use crate::aws::session::TargetClients;
 use crate::aws::{AwsError, ErrorClass, s3};
-use crate::deploy::diagnosis::{Subject, diagnose};
-use crate::deploy::marker::{self, REDEPLOY_ANNOTATION};
-use crate::deploy::statemachine::{
-    Decision, Effect, Observed, Phase, SETTLED_RECHECK, decide, decide_create_refused, decide_failure,
-};
+use crate::runtime::{Context, Error, apply_status, display_ref, requeue_with_jitter};
+use crate::status::diagnosis::{Subject, diagnose};
 use crate::status::{self, Failure, Reason};
-use crate::tenancy::{self, Refusal};
 
 pub const FINALIZER: &str = "crossdeploy.io/deployment";
 const HISTORY_LIMIT: usize = 10;
@@ -200,7 +199,7 @@ async fn open_target(obj: &CrossAccountDeployment, ctx: &Context) -> Result<Resu
         Err(failure) => return Ok(Err(failure)),
     };
     let ns_labels = target::namespace_labels(ctx, &ns).await?;
-    if let Err(refusal) = tenancy::check(
+    if let Err(refusal) = access::check(
         &target.spec,
         &ns_labels,
         &spec.application_name,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+pub mod target;
+
 use crate::api::TargetAccountSpec;
 
 /// Why a use of a TargetAccount is refused.

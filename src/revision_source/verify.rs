@@ -3,16 +3,17 @@
 //! some target is in another account than the bucket), and a HeadObject as
 //! each target's own role.
 
+use super::decide::TargetCheck;
 use crate::api::{ResolvedRevision, S3Revision};
 use crate::aws::{AwsError, ErrorClass, s3};
-use crate::controller::Context;
-use crate::revision::diagnosis::{Caller, diagnose};
+use crate::revision::step2::PolicyFinding;
 use crate::revision::step2::{self, cross_account_role};
-use crate::revision::verdict::{PolicyFinding, TargetCheck};
+use crate::revision_source::diagnosis::{Caller, diagnose};
+use crate::runtime::Context;
 use crate::status::Failure;
 
-use super::access::{Reader, Target};
-use crate::controller::target::TargetAccess;
+use super::reader::{Reader, Target};
+use crate::access::target::TargetAccess;
 
 pub async fn verify(ctx: &Context, reader: &Reader, targets: &[Target], rev: &ResolvedRevision) -> Vec<TargetCheck> {
     let usable: Vec<&TargetAccess> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
@@ -150,7 +151,7 @@ async fn readable_by(ctx: &Context, access: &TargetAccess, rev: &ResolvedRevisio
             let caller = Caller::Target {
                 role_arn: access.role_arn(),
             };
-            let location = crate::revision::verdict::describe(rev);
+            let location = crate::revision_source::decide::describe(rev);
             Err(diagnose(&e, &caller, &rev.bucket, &location))
         }
     }

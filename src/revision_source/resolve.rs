@@ -4,11 +4,11 @@
 
 use crate::api::{ResolvedRevision, RevisionSourceSpec, S3Revision, Selection};
 use crate::aws::s3::{self, ObjectSummary};
-use crate::revision::diagnosis::{Caller, diagnose};
-use crate::revision::selection::select;
+use crate::revision_source::diagnosis::{Caller, diagnose};
+use crate::revision_source::selection::select;
 use crate::status::{Failure, Reason};
 
-use super::access::Reader;
+use super::reader::Reader;
 
 pub enum Resolved {
     Found(ResolvedRevision),

@@ -1,0 +1,166 @@
+//! The commands people run: `crossdeploy run` (the operator) and
+//! `crossdeploy crds` (the CustomResourceDefinitions as YAML).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::api;
+use crate::aws::session::SessionCache;
+use crate::runtime::http::{self, HttpState};
+use crate::runtime::leader::{self, LeaseSettings};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::{Context, Settings, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "crossdeploy",
+    version,
+    about = "Deploy into other AWS accounts with CodeDeploy, from Kubernetes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers.
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Namespace the operator runs in; ExternalId Secrets are read only from here.
+    #[arg(long, env = "CROSSDEPLOY_NAMESPACE", default_value = "crossdeploy-system")]
+    operator_namespace: String,
+    /// Watch only this namespace for CrossAccountDeployments (default: all).
+    #[arg(long, env = "CROSSDEPLOY_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Verify only TargetAccounts matching this label selector.
+    #[arg(long, env = "CROSSDEPLOY_TARGET_ACCOUNT_SELECTOR")]
+    target_account_selector: Option<String>,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "CROSSDEPLOY_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: SocketAddr,
+    /// Log as JSON lines.
+    #[arg(long, env = "CROSSDEPLOY_LOG_JSON")]
+    log_json: bool,
+    /// Default log filter (RUST_LOG overrides).
+    #[arg(long, env = "CROSSDEPLOY_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Use path-style S3 addressing (for S3-compatible endpoints and emulators).
+    #[arg(long, env = "CROSSDEPLOY_S3_FORCE_PATH_STYLE")]
+    s3_force_path_style: bool,
+    /// Run only while holding a Lease in the operator namespace (for replicas > 1).
+    #[arg(long, env = "CROSSDEPLOY_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "CROSSDEPLOY_LEADER_LEASE_NAME", default_value = "crossdeploy")]
+    leader_lease_name: String,
+    /// Seconds a leader that stopped renewing keeps the Lease.
+    #[arg(long, env = "CROSSDEPLOY_LEADER_LEASE_SECONDS", default_value_t = 15)]
+    leader_lease_seconds: u64,
+    /// Seconds between drift checks of a settled deployment (one
+    /// GetDeploymentGroup each).
+    #[arg(long, env = "CROSSDEPLOY_DRIFT_CHECK_SECONDS", default_value_t = 1800)]
+    drift_check_seconds: u64,
+    /// Test-only: exit right after CreateDeployment, before writing status.
+    #[arg(long, hide = true)]
+    test_crash_after_create: bool,
+}
+
+/// The `crossdeploy` command.
+pub async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    crate::install_crypto_provider();
+    match cli.command {
+        Command::Crds => {
+            print!("{}", api::crds_yaml()?);
+            Ok(())
+        }
+        Command::Run(args) => run(args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_json, &args.log_level);
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    // The operator's own AWS identity: env, IRSA web identity, EKS Pod
+    // Identity or instance profile, per aws-config's default chain.
+    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let settings = Settings {
+        operator_namespace: args.operator_namespace,
+        watch_namespace: args.watch_namespace,
+        target_account_selector: args.target_account_selector,
+        crash_after_create: args.test_crash_after_create,
+        drift_check: Duration::from_secs(args.drift_check_seconds.max(1)),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let ctx = Arc::new(Context::new(
+        client,
+        SessionCache::new(base, args.s3_force_path_style),
+        settings,
+        metrics,
+    ));
+    let http_state = HttpState { ctx: ctx.clone() };
+    let addr = args.http_addr;
+    tokio::spawn(async move {
+        if let Err(e) = http::serve(addr, http_state).await {
+            tracing::error!(error = %e, %addr, "health/metrics server failed");
+        }
+    });
+    tracing::info!(namespace = %ctx.settings.operator_namespace, "crossdeploy starting");
+    if args.leader_elect {
+        // A standby replica is ready too: it serves health and metrics and
+        // would take over at once, so rollouts must not wait for it to lead.
+        ctx.ready.store(true, Ordering::Relaxed);
+        let lease = LeaseSettings {
+            namespace: ctx.settings.operator_namespace.clone(),
+            name: args.leader_lease_name,
+            identity: std::env::var("POD_NAME").unwrap_or_else(|_| default_identity()),
+            duration: Duration::from_secs(args.leader_lease_seconds),
+        };
+        let leader = leader::acquire(ctx.client.clone(), &lease)
+            .await
+            .context("leader election")?;
+        // Leading now: ready again once this replica's caches have synced.
+        ctx.ready.store(false, Ordering::Relaxed);
+        tokio::select! {
+            () = run_controllers(ctx) => {}
+            () = leader::lost(leader) => {
+                // Exiting (and being restarted) is the only way to be sure no
+                // reconcile of ours is still in flight while another leads.
+                tracing::error!("lost leadership; exiting");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        run_controllers(ctx).await;
+    }
+    tracing::info!("crossdeploy stopped");
+    Ok(())
+}
+
+/// The three controllers, side by side, until shutdown.
+async fn run_controllers(ctx: Arc<Context>) {
+    tokio::join!(
+        crate::deployment::run(ctx.clone()),
+        crate::target_account::run(ctx.clone()),
+        crate::revision_source::run(ctx),
+    );
+}
+
+/// Host name plus process id: unique per replica outside Kubernetes too.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
+}
