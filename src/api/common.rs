@@ -42,6 +42,9 @@ fn default_external_id_key() -> String {
 pub trait HasConditions {
     fn conditions(&self) -> &[Condition];
 
+    /// Record the conditions decided for the spec of `generation`.
+    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>);
+
     fn condition(&self, type_: &str) -> Option<&Condition> {
         self.conditions().iter().find(|c| c.type_ == type_)
     }

@@ -315,6 +315,11 @@ impl HasConditions for CrossAccountDeploymentStatus {
     fn conditions(&self) -> &[Condition] {
         &self.conditions
     }
+
+    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
+        self.observed_generation = generation;
+        self.conditions = conditions;
+    }
 }
 
 /// A revision as found in S3.

@@ -163,6 +163,11 @@ impl HasConditions for RevisionSourceStatus {
     fn conditions(&self) -> &[Condition] {
         &self.conditions
     }
+
+    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
+        self.observed_generation = generation;
+        self.conditions = conditions;
+    }
 }
 
 /// Whether one TargetAccount can deploy the resolved revision.

@@ -118,6 +118,11 @@ impl HasConditions for TargetAccountStatus {
     fn conditions(&self) -> &[Condition] {
         &self.conditions
     }
+
+    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
+        self.observed_generation = generation;
+        self.conditions = conditions;
+    }
 }
 
 impl TargetAccountSpec {

@@ -5,6 +5,7 @@
 pub mod codedeploy;
 pub mod s3;
 pub mod session;
+pub mod sts;
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -125,15 +125,10 @@ impl SessionCache {
 
     /// The operator's own account id: one sts:GetCallerIdentity per process.
     pub async fn own_account(&self) -> Result<String, super::AwsError> {
-        use super::Classify;
         self.own_account
             .get_or_try_init(|| async {
-                let out = aws_sdk_sts::Client::new(&self.base)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .classify("sts:GetCallerIdentity")?;
-                Ok(out.account().unwrap_or_default().to_string())
+                let sts = aws_sdk_sts::Client::new(&self.base);
+                super::sts::account_of(&sts).await
             })
             .await
             .cloned()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::api::OnActiveDeployment;
 use crate::aws::codedeploy::DeploymentView;
 use crate::status::backoff::{STALLED_RETRY, retry_backoff};
-use crate::status::{Failure, Health, Reason};
+use crate::status::{Failure, Health, Reason, Report};
 
 /// Where a CodeDeploy deployment is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,16 +63,20 @@ pub enum Effect {
     StopDeployment { id: String },
 }
 
+/// The effect to execute and the status to report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub effect: Effect,
-    pub health: Health,
-    pub reason: Reason,
-    pub message: String,
-    pub requeue: Duration,
-    /// This outcome counts as one more failed attempt, so the next requeue
-    /// of the same outcome backs off further.
-    pub backs_off: bool,
+    pub report: Report,
+}
+
+impl Decision {
+    fn report(report: Report) -> Self {
+        Self {
+            effect: Effect::None,
+            report,
+        }
+    }
 }
 
 /// How long a finished, healthy object waits before it is looked at again.
@@ -95,50 +99,52 @@ pub fn decide(o: &Observed<'_>) -> Decision {
         return track(d, o);
     }
     if o.suspend {
-        return Decision {
-            effect: Effect::None,
-            health: Health::Suspended,
-            reason: Reason::Suspended,
-            message: "spec.suspend is true: no new deployment is started".into(),
-            requeue: o.settled_recheck,
-            backs_off: false,
-        };
+        return Decision::report(Report::new(
+            Health::Suspended,
+            Reason::Suspended,
+            "spec.suspend is true: no new deployment is started",
+            o.settled_recheck,
+        ));
     }
     match (o.other_active, o.on_active) {
-        (Some(other), OnActiveDeployment::Wait) => Decision {
-            effect: Effect::None,
-            health: Health::Progressing,
-            reason: Reason::WaitingForActiveDeployment,
-            message: format!(
+        (Some(other), OnActiveDeployment::Wait) => Decision::report(Report::new(
+            Health::Progressing,
+            Reason::WaitingForActiveDeployment,
+            format!(
                 "deployment {} ({}) is active in the group; waiting for it to finish (onActiveDeployment: Wait)",
                 other.id, other.status
             ),
-            requeue: poll_interval(o.active_for),
-            backs_off: false,
-        },
+            poll_interval(o.active_for),
+        )),
         (Some(other), OnActiveDeployment::StopAndReplace) => Decision {
             effect: Effect::StopDeployment { id: other.id.clone() },
-            health: Health::Progressing,
-            reason: Reason::ReplacingActiveDeployment,
-            message: format!(
-                "stopping active deployment {} to replace it (onActiveDeployment: StopAndReplace)",
-                other.id
+            report: Report::new(
+                Health::Progressing,
+                Reason::ReplacingActiveDeployment,
+                format!(
+                    "stopping active deployment {} to replace it (onActiveDeployment: StopAndReplace)",
+                    other.id
+                ),
+                MIN_POLL,
             ),
-            requeue: MIN_POLL,
-            backs_off: false,
         },
         (None, _) => Decision {
             effect: Effect::CreateDeployment,
-            health: Health::Progressing,
-            reason: Reason::DeploymentCreated,
-            message: "creating the CodeDeploy deployment".into(),
-            requeue: MIN_POLL,
-            backs_off: false,
+            report: Report::new(
+                Health::Progressing,
+                Reason::DeploymentCreated,
+                "creating the CodeDeploy deployment",
+                MIN_POLL,
+            ),
         },
     }
 }
 
 fn track(d: &DeploymentView, o: &Observed<'_>) -> Decision {
+    Decision::report(tracked(d, o))
+}
+
+fn tracked(d: &DeploymentView, o: &Observed<'_>) -> Report {
     let (health, reason, message, requeue) = match Phase::of(&d.status) {
         Phase::Active => (
             Health::Progressing,
@@ -190,52 +196,28 @@ fn track(d: &DeploymentView, o: &Observed<'_>) -> Decision {
             o.settled_recheck,
         ),
     };
-    Decision {
-        effect: Effect::None,
-        health,
-        reason,
-        message,
-        requeue,
-        backs_off: false,
-    }
+    Report::new(health, reason, message, requeue)
 }
 
 /// Transient failures keep the object Reconciling with growing backoff;
 /// permanent ones need a human and make it Stalled, retried slowly.
 pub fn decide_failure(f: &Failure, retry_attempt: u32) -> Decision {
-    if f.retryable {
-        Decision {
-            effect: Effect::None,
-            health: Health::Progressing,
-            reason: f.reason,
-            message: f.message.clone(),
-            requeue: retry_backoff(retry_attempt),
-            backs_off: true,
-        }
-    } else {
-        Decision {
-            effect: Effect::None,
-            health: Health::Stalled,
-            reason: f.reason,
-            message: f.message.clone(),
-            requeue: STALLED_RETRY,
-            backs_off: false,
-        }
-    }
+    Decision::report(Report::failure(f, retry_backoff(retry_attempt), STALLED_RETRY))
 }
 
 /// CreateDeployment was refused with DeploymentLimitExceeded: another
 /// deployment won the race for the group, or an account-level limit was hit.
 /// Either way wait, backing off, and decide again from fresh observations.
 pub fn decide_create_refused(aws_message: &str, retry_attempt: u32) -> Decision {
-    Decision {
-        effect: Effect::None,
-        health: Health::Progressing,
-        reason: Reason::WaitingForActiveDeployment,
-        message: format!("CodeDeploy refused a new deployment for now: {aws_message}"),
-        requeue: retry_backoff(retry_attempt).max(MIN_POLL),
+    Decision::report(Report {
         backs_off: true,
-    }
+        ..Report::new(
+            Health::Progressing,
+            Reason::WaitingForActiveDeployment,
+            format!("CodeDeploy refused a new deployment for now: {aws_message}"),
+            retry_backoff(retry_attempt).max(MIN_POLL),
+        )
+    })
 }
 
 fn instance_summary(d: &DeploymentView) -> String {
@@ -282,16 +264,15 @@ mod tests {
         assert_eq!(Phase::of("Stopped"), Phase::Stopped);
     }
 
-    /// (ours, other active, onActiveDeployment, suspend) -> (effect, health, reason)
-    type Row<'a> = (
-        Option<&'a DeploymentView>,
-        Option<&'a DeploymentView>,
-        OnActiveDeployment,
-        bool,
-        Effect,
-        Health,
-        Reason,
-    );
+    struct Case<'a> {
+        ours: Option<&'a DeploymentView>,
+        other: Option<&'a DeploymentView>,
+        on_active: OnActiveDeployment,
+        suspend: bool,
+        effect: Effect,
+        health: Health,
+        reason: Reason,
+    }
 
     #[test]
     fn decision_table() {
@@ -302,97 +283,102 @@ mod tests {
             rollback_deployment_id: Some("d-RB".into()),
             ..dep("d-OURS", "Stopped")
         };
-        // (ours, other, onActive, suspend) -> (effect, health, reason)
-        let table: Vec<Row> = vec![
-            (
-                None,
-                None,
-                OnActiveDeployment::Wait,
-                false,
-                Effect::CreateDeployment,
-                Health::Progressing,
-                Reason::DeploymentCreated,
-            ),
-            (
-                None,
-                Some(&other),
-                OnActiveDeployment::Wait,
-                false,
-                Effect::None,
-                Health::Progressing,
-                Reason::WaitingForActiveDeployment,
-            ),
-            (
-                None,
-                Some(&other),
-                OnActiveDeployment::StopAndReplace,
-                false,
-                Effect::StopDeployment { id: "d-OTHER".into() },
-                Health::Progressing,
-                Reason::ReplacingActiveDeployment,
-            ),
-            (
-                None,
-                None,
-                OnActiveDeployment::Wait,
-                true,
-                Effect::None,
-                Health::Suspended,
-                Reason::Suspended,
-            ),
-            (
-                None,
-                Some(&other),
-                OnActiveDeployment::StopAndReplace,
-                true,
-                Effect::None,
-                Health::Suspended,
-                Reason::Suspended,
-            ),
+        let wait = OnActiveDeployment::Wait;
+        let replace = OnActiveDeployment::StopAndReplace;
+        let cases = [
+            Case {
+                ours: None,
+                other: None,
+                on_active: wait,
+                suspend: false,
+                effect: Effect::CreateDeployment,
+                health: Health::Progressing,
+                reason: Reason::DeploymentCreated,
+            },
+            Case {
+                ours: None,
+                other: Some(&other),
+                on_active: wait,
+                suspend: false,
+                effect: Effect::None,
+                health: Health::Progressing,
+                reason: Reason::WaitingForActiveDeployment,
+            },
+            Case {
+                ours: None,
+                other: Some(&other),
+                on_active: replace,
+                suspend: false,
+                effect: Effect::StopDeployment { id: "d-OTHER".into() },
+                health: Health::Progressing,
+                reason: Reason::ReplacingActiveDeployment,
+            },
+            Case {
+                ours: None,
+                other: None,
+                on_active: wait,
+                suspend: true,
+                effect: Effect::None,
+                health: Health::Suspended,
+                reason: Reason::Suspended,
+            },
+            Case {
+                ours: None,
+                other: Some(&other),
+                on_active: replace,
+                suspend: true,
+                effect: Effect::None,
+                health: Health::Suspended,
+                reason: Reason::Suspended,
+            },
             // Ours is tracked even while suspended, and never re-created.
-            (
-                Some(&active),
-                None,
-                OnActiveDeployment::Wait,
-                true,
-                Effect::None,
-                Health::Progressing,
-                Reason::DeploymentInProgress,
-            ),
-            (
-                Some(&active),
-                Some(&other),
-                OnActiveDeployment::StopAndReplace,
-                false,
-                Effect::None,
-                Health::Progressing,
-                Reason::DeploymentInProgress,
-            ),
-            (
-                Some(&done),
-                None,
-                OnActiveDeployment::Wait,
-                false,
-                Effect::None,
-                Health::Ready,
-                Reason::Succeeded,
-            ),
-            (
-                Some(&stopped),
-                None,
-                OnActiveDeployment::Wait,
-                false,
-                Effect::None,
-                Health::Stalled,
-                Reason::DeploymentStopped,
-            ),
+            Case {
+                ours: Some(&active),
+                other: None,
+                on_active: wait,
+                suspend: true,
+                effect: Effect::None,
+                health: Health::Progressing,
+                reason: Reason::DeploymentInProgress,
+            },
+            Case {
+                ours: Some(&active),
+                other: Some(&other),
+                on_active: replace,
+                suspend: false,
+                effect: Effect::None,
+                health: Health::Progressing,
+                reason: Reason::DeploymentInProgress,
+            },
+            Case {
+                ours: Some(&done),
+                other: None,
+                on_active: wait,
+                suspend: false,
+                effect: Effect::None,
+                health: Health::Ready,
+                reason: Reason::Succeeded,
+            },
+            Case {
+                ours: Some(&stopped),
+                other: None,
+                on_active: wait,
+                suspend: false,
+                effect: Effect::None,
+                health: Health::Stalled,
+                reason: Reason::DeploymentStopped,
+            },
         ];
-        for (i, (ours, other, on_active, suspend, effect, health, reason)) in table.into_iter().enumerate() {
-            let mut o = observed(ours, other);
-            o.on_active = on_active;
-            o.suspend = suspend;
+        for (i, c) in cases.into_iter().enumerate() {
+            let mut o = observed(c.ours, c.other);
+            o.on_active = c.on_active;
+            o.suspend = c.suspend;
             let d = decide(&o);
-            assert_eq!((d.effect, d.health, d.reason), (effect, health, reason), "row {i}");
+            assert_eq!(
+                (d.effect, d.report.health, d.report.reason),
+                (c.effect, c.health, c.reason),
+                "case {i}"
+            );
         }
     }
 
@@ -403,16 +389,16 @@ mod tests {
         o.replaced_by = Some("d-OTHER");
         let d = decide(&o);
         assert_eq!(
-            (d.effect.clone(), d.health, d.reason),
+            (d.effect, d.report.health, d.report.reason),
             (Effect::None, Health::Stalled, Reason::DeploymentReplaced)
         );
+        let msg = &d.report.message;
         assert!(
-            d.message.contains("d-OTHER") && d.message.contains("crossdeploy.io/redeploy"),
-            "{}",
-            d.message
+            msg.contains("d-OTHER") && msg.contains("crossdeploy.io/redeploy"),
+            "{msg}"
         );
         o.replaced_by = None;
-        assert_eq!(decide(&o).health, Health::Ready);
+        assert_eq!(decide(&o).report.health, Health::Ready);
     }
 
     #[test]
@@ -428,13 +414,10 @@ mod tests {
             ..dep("d-F", "Failed")
         };
         let d = decide(&observed(Some(&failed), None));
-        assert_eq!(d.health, Health::Stalled);
-        assert_eq!(d.reason, Reason::DeploymentFailed);
-        assert!(
-            d.message.contains("HEALTH_CONSTRAINTS: too many instances failed"),
-            "{}",
-            d.message
-        );
+        assert_eq!(d.report.health, Health::Stalled);
+        assert_eq!(d.report.reason, Reason::DeploymentFailed);
+        let msg = &d.report.message;
+        assert!(msg.contains("HEALTH_CONSTRAINTS: too many instances failed"), "{msg}");
         assert_eq!(
             d.effect,
             Effect::None,
@@ -447,15 +430,18 @@ mod tests {
         let active = dep("d-OURS", "InProgress");
         let mut o = observed(Some(&active), None);
         o.failure = Some(Failure::permanent(Reason::AssumeRoleDenied, "denied"));
-        let d = decide(&o);
+        let r = decide(&o).report;
         assert_eq!(
-            (d.health, d.reason, d.requeue),
-            (Health::Stalled, Reason::AssumeRoleDenied, STALLED_RETRY)
+            (r.health, r.reason, r.requeue),
+            (Health::Stalled, Reason::AssumeRoleDenied, Some(STALLED_RETRY))
         );
         o.failure = Some(Failure::retryable(Reason::AwsUnavailable, "throttled"));
         o.retry_attempt = 3;
         let d = decide(&o);
-        assert_eq!((d.health, d.requeue), (Health::Progressing, Duration::from_secs(16)));
+        assert_eq!(
+            (d.report.health, d.report.requeue),
+            (Health::Progressing, Some(Duration::from_secs(16)))
+        );
         assert_eq!(d.effect, Effect::None);
     }
 
@@ -464,23 +450,26 @@ mod tests {
         let first = decide_create_refused("limit", 0);
         let later = decide_create_refused("limit", 5);
         assert_eq!(
-            (first.effect.clone(), first.reason),
+            (first.effect, first.report.reason),
             (Effect::None, Reason::WaitingForActiveDeployment)
         );
-        assert!(first.backs_off && first.requeue >= MIN_POLL);
-        assert!(later.requeue > first.requeue);
+        assert!(first.report.backs_off && first.report.requeue >= Some(MIN_POLL));
+        assert!(later.report.requeue > first.report.requeue);
     }
 
     #[test]
     fn only_failures_back_off() {
         let done = dep("d-OURS", "Succeeded");
-        assert!(!decide(&observed(Some(&done), None)).backs_off);
-        assert!(!decide(&observed(None, None)).backs_off);
+        assert!(!decide(&observed(Some(&done), None)).report.backs_off);
+        assert!(!decide(&observed(None, None)).report.backs_off);
         let mut o = observed(None, None);
         o.failure = Some(Failure::retryable(Reason::AwsUnavailable, "throttled"));
-        assert!(decide(&o).backs_off);
+        assert!(decide(&o).report.backs_off);
         o.failure = Some(Failure::permanent(Reason::AssumeRoleDenied, "denied"));
-        assert!(!decide(&o).backs_off, "permanent failures retry at a fixed slow pace");
+        assert!(
+            !decide(&o).report.backs_off,
+            "permanent failures retry at a fixed slow pace"
+        );
     }
 
     #[test]

@@ -10,17 +10,14 @@ mod reconcile;
 mod source_ref;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{Controller, Predicate, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Controller, Predicate, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::api::{CrossAccountDeployment, RevisionSource, TargetAccount};
-use crate::runtime::triggers::{self, changed_or_deleted};
-use crate::runtime::{Context, scoped_api};
+use crate::runtime::triggers::{changed_or_deleted, hash_of};
+use crate::runtime::{Context, controller, scoped_api};
 
 pub use marker::REDEPLOY_ANNOTATION;
 pub use reconcile::FINALIZER;
@@ -34,92 +31,51 @@ pub async fn run(ctx: Arc<Context>) {
     let targets: Api<TargetAccount> = Api::all(client.clone());
     let namespaces: Api<Namespace> = Api::all(client.clone());
 
-    // Status writes must not trigger reconciles (each would poll AWS again), so
-    // only spec (generation), finalizer and annotation changes pass.
-    let (reader, writer) = reflector::store();
-    let trigger = watcher(deployments, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            (predicates::generation as fn(&CrossAccountDeployment) -> Option<u64>)
-                .combine(predicates::finalizers as fn(&CrossAccountDeployment) -> Option<u64>)
-                .combine(predicates::annotations as fn(&CrossAccountDeployment) -> Option<u64>),
-            Default::default(),
-        );
-    // Ready (for /readyz) once the first list of deployments is in the cache.
-    let synced = reader.clone();
-    let ready = ctx.ready.clone();
-    tokio::spawn(async move {
-        // Re-polled every second: the store wakes only one of several waiters
-        // (the controller's own), so a lone wait here could sleep forever.
-        loop {
-            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
-                Ok(Ok(())) => break ready.store(true, std::sync::atomic::Ordering::Relaxed),
-                Ok(Err(_)) => break,
-                Err(_) => {}
-            }
-        }
-    });
-    let store = reader.clone();
-    let store_for_ns = reader.clone();
-    let store_for_sources = reader.clone();
-    let deployment_controller = Controller::for_stream(trigger, reader)
+    // Finalizer and annotation (redeploy) changes count besides the spec.
+    let (store, trigger) = controller::primary(
+        deployments,
+        watcher::Config::default().any_semantic(),
+        (predicates::generation as fn(&CrossAccountDeployment) -> Option<u64>)
+            .combine(predicates::finalizers as fn(&CrossAccountDeployment) -> Option<u64>)
+            .combine(predicates::annotations as fn(&CrossAccountDeployment) -> Option<u64>),
+    );
+    controller::mark_ready_when_synced(store.clone(), ctx.ready.clone());
+    let deployments = Controller::for_stream(trigger, store.clone())
         // A TargetAccount edit (selector, allow-lists, role) re-evaluates the
-        // deployments that reference it, without a restart.
-        // Keyed on generation: TargetAccount status writes (verification) must
-        // not wake every deployment that uses the account.
+        // deployments that reference it, without a restart. Keyed on
+        // generation: its status writes must not wake every deployment.
         .watches_stream(
-            triggers::changed_or_deleted(targets.clone(), watcher::Config::default(), |ta: &TargetAccount| {
-                triggers::hash_of(&ta.metadata.generation)
+            changed_or_deleted(targets, watcher::Config::default(), |ta: &TargetAccount| {
+                hash_of(&ta.metadata.generation)
             }),
-            move |ta: TargetAccount| {
-                let name = ta.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(move |d| d.spec.target_account_ref.name == name)
-                    .map(|d| ObjectRef::from_obj(&*d))
-                    .collect::<Vec<_>>()
-            },
+            controller::dependents(store.clone(), |d: &CrossAccountDeployment, ta: &TargetAccount| {
+                d.spec.target_account_ref.name == ta.name_any()
+            }),
         )
         // Relabelling a namespace can grant or revoke access; nothing else
         // about a namespace matters here.
         .watches_stream(
-            triggers::changed_or_deleted(namespaces, watcher::Config::default(), |ns: &Namespace| {
-                triggers::hash_of(&ns.metadata.labels)
+            changed_or_deleted(namespaces, watcher::Config::default(), |ns: &Namespace| {
+                hash_of(&ns.metadata.labels)
             }),
-            move |ns: Namespace| {
-                let name = ns.name_any();
-                store_for_ns
-                    .state()
-                    .into_iter()
-                    .filter(move |d| d.namespace().as_deref() == Some(name.as_str()))
-                    .map(|d| ObjectRef::from_obj(&*d))
-                    .collect::<Vec<_>>()
-            },
+            controller::dependents(store.clone(), |d: &CrossAccountDeployment, ns: &Namespace| {
+                d.namespace().as_deref() == Some(ns.name_any().as_str())
+            }),
         )
         // A source's new revision or readiness re-evaluates the deployments
         // that reference it: continuous delivery without re-listing.
-        .watches_stream(source_changes(sources), move |rs: RevisionSource| {
-            let (ns, name) = (rs.namespace(), rs.name_any());
-            store_for_sources
-                .state()
-                .into_iter()
-                .filter(move |d| {
-                    d.namespace() == ns && d.spec.revision.source_ref.as_ref().is_some_and(|r| r.name == name)
-                })
-                .map(|d| ObjectRef::from_obj(&*d))
-                .collect::<Vec<_>>()
-        })
-        .shutdown_on_signal()
-        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile trigger failed");
-            }
-        });
-    deployment_controller.await;
+        .watches_stream(
+            source_changes(sources),
+            controller::dependents(store, |d: &CrossAccountDeployment, rs: &RevisionSource| {
+                d.namespace() == rs.namespace()
+                    && d.spec
+                        .revision
+                        .source_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == rs.name_any())
+            }),
+        );
+    controller::drive(deployments, reconcile::reconcile, ctx).await;
 }
 
 /// RevisionSource changes that concern the deployments referencing it: a new
@@ -129,7 +85,7 @@ fn source_changes(
 ) -> impl futures::Stream<Item = Result<RevisionSource, watcher::Error>> + Send + 'static {
     changed_or_deleted(sources, watcher::Config::default(), |s: &RevisionSource| {
         let status = s.status.as_ref();
-        triggers::hash_of(&(
+        hash_of(&(
             s.metadata.generation,
             status.and_then(|s| s.observed_generation),
             status.and_then(|s| s.revision_digest.clone()),

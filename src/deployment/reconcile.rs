@@ -1,5 +1,5 @@
 //! Reconciles CrossAccountDeployments: gather observations, decide with
-//! [`statemachine::decide`], execute the one effect, write status.
+//! [`decide`], execute the one effect, write status.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, ResourceExt};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use super::decide::{
     Decision, Effect, Observed, Phase, SETTLED_RECHECK, decide, decide_create_refused, decide_failure,
@@ -25,8 +25,9 @@ use crate::api::{
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, CreateRequest, DeploymentView};
 use crate::aws::session::TargetClients;
 use crate::aws::{AwsError, ErrorClass, s3};
-use crate::runtime::{Context, Error, apply_status, display_ref, requeue_with_jitter};
-use crate::status::diagnosis::{Subject, diagnose};
+use crate::runtime::reconcile::{conclude, observed, write_status};
+use crate::runtime::{Context, Error, display_ref};
+use crate::status::diagnosis::{Reader, Subject, diagnose};
 use crate::status::{self, Failure, Reason};
 
 pub const FINALIZER: &str = "crossdeploy.io/deployment";
@@ -39,25 +40,16 @@ const CLEANUP_ATTEMPTS: u32 = 5;
 const MARKER_LOOKBACK: i64 = 600;
 
 pub async fn reconcile(obj: Arc<CrossAccountDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = std::time::Instant::now();
     let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<CrossAccountDeployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
+    finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalizer::Apply(obj) => apply(obj, &ctx).await,
             Finalizer::Cleanup(obj) => cleanup(obj, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics
-        .observe_reconcile("CrossAccountDeployment", result.is_ok(), started.elapsed());
-    result
-}
-
-pub fn error_policy(obj: Arc<CrossAccountDeployment>, err: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(object = %display_ref(&*obj), error = %err, "reconcile failed; retrying");
-    requeue_with_jitter(Duration::from_secs(5))
+    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// What the gathering phase found, before deciding.
@@ -88,6 +80,8 @@ struct Desired<'a> {
     bundle_type: String,
     digest: String,
     uid: String,
+    /// `s3://bucket/key (version v)`, for messages.
+    location: String,
 }
 
 #[instrument(skip_all, fields(object = %display_ref(&*obj), deployment_id = tracing::field::Empty))]
@@ -127,6 +121,10 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
         digest: marker::desired_digest(&obj.spec, s3_rev, redeploy),
         uid,
         source_digest,
+        location: match &s3_rev.version {
+            Some(v) => format!("s3://{}/{} (version {v})", s3_rev.bucket, s3_rev.key),
+            None => format!("s3://{}/{}", s3_rev.bucket, s3_rev.key),
+        },
     };
 
     let attempt = ctx.attempts(&desired.uid).await;
@@ -163,29 +161,29 @@ async fn apply(obj: Arc<CrossAccountDeployment>, ctx: &Context) -> Result<Action
                     // Test-only crash point (see Settings::crash_after_create).
                     std::process::exit(86);
                 }
-                decision.message = format!("created deployment {}", view.id);
+                decision.report.message = format!("created deployment {}", view.id);
                 g.ours = Some(view);
                 // The id goes into status at once: the marker makes a crash
                 // before this point safe, and this write makes it cheap.
-                let quick = build_status(&obj, &previous, &g, Some(&desired), &decision);
-                patch_status(ctx, &obj, &quick).await?;
+                let quick = build_status(&previous, &g, Some(&desired));
+                write_status(ctx, &*obj, &observed(&*obj, &previous, quick, &decision.report)).await?;
             }
             Err(e) if e.class == ErrorClass::DeploymentLimitExceeded => {
                 decision = decide_create_refused(&e.message, attempt);
             }
-            Err(e) => decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt),
+            Err(e) => decision = decide_failure(&diagnose(&e, &subject(&e, &obj, &g, &desired)), attempt),
         },
         Effect::StopDeployment { id } => {
             let clients = g.clients.as_ref().ok_or(Error::MissingField("target session"))?;
             // No rollback of a deployment that is being replaced: its
             // rollback would occupy the group and be stopped in turn.
             if let Err(e) = codedeploy::stop_deployment(&clients.codedeploy, &id, false).await {
-                decision = decide_failure(&diagnose(&e, &subject(&obj, &g, &desired)), attempt);
+                decision = decide_failure(&diagnose(&e, &subject(&e, &obj, &g, &desired)), attempt);
             }
         }
     }
 
-    ctx.note_attempt(&desired.uid, decision.backs_off).await;
+    ctx.note_attempt(&desired.uid, decision.report.backs_off).await;
     finish(&obj, ctx, &previous, g, Some(&desired), decision).await
 }
 
@@ -254,7 +252,7 @@ async fn gather(
     let drift_check = ctx.settings.drift_check;
     if let Err(e) = observe_deployments(obj, previous, desired, &access.clients, drift_check, &mut g).await {
         access.forget_if_expired(ctx, &e).await;
-        g.failure = Some(diagnose(&e, &subject(obj, &g, desired)));
+        g.failure = Some(diagnose(&e, &subject(&e, obj, &g, desired)));
     }
     Ok(g)
 }
@@ -426,15 +424,7 @@ async fn finish(
     desired: Option<&Desired<'_>>,
     decision: Decision,
 ) -> Result<Action, Error> {
-    let next = build_status(obj, previous, &g, desired, &decision);
-    ctx.metrics.object_condition(
-        "CrossAccountDeployment",
-        obj.metadata.uid.as_deref().unwrap_or_default(),
-        Some(decision.health.condition()),
-    );
-    if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Reconcile") {
-        ctx.publish(obj, &ev).await;
-    }
+    let next = build_status(previous, &g, desired);
     if next.current_deployment.as_ref().map(|c| (&c.id, &c.status))
         != previous.current_deployment.as_ref().map(|c| (&c.id, &c.status))
         && let Some(c) = &next.current_deployment
@@ -442,35 +432,17 @@ async fn finish(
     {
         ctx.metrics.deployment_finished(c.status.as_deref().unwrap_or_default());
     }
-    if &next != previous {
-        patch_status(ctx, obj, &next).await?;
-    }
-    tracing::debug!(
-        reason = decision.reason.as_str(),
-        requeue_secs = decision.requeue.as_secs(),
-        "reconciled"
-    );
-    Ok(requeue_with_jitter(decision.requeue))
+    conclude(ctx, obj, previous, next, &decision.report, "Reconcile").await
 }
 
+/// Everything in status but the conditions, from what was observed.
 fn build_status(
-    obj: &CrossAccountDeployment,
     previous: &CrossAccountDeploymentStatus,
     g: &Gathered,
     desired: Option<&Desired<'_>>,
-    decision: &Decision,
 ) -> CrossAccountDeploymentStatus {
     let now = status::now();
     let mut next = previous.clone();
-    next.observed_generation = obj.metadata.generation;
-    next.conditions = status::conditions(
-        &previous.conditions,
-        decision.health,
-        decision.reason,
-        &decision.message,
-        obj.metadata.generation,
-        &now,
-    );
     if g.account_id.is_some() {
         next.account_id.clone_from(&g.account_id);
     }
@@ -514,7 +486,7 @@ fn build_status(
                 .map(|c| (&c.id, c.status.as_deref()))
                 != Some((&ours.id, Some("Succeeded")));
         if just_succeeded {
-            next.last_drift_check_time = Some(status::now());
+            next.last_drift_check_time = Some(now.clone());
         }
         next.current_deployment = Some(record);
     }
@@ -580,15 +552,6 @@ fn view_from_record(r: &DeploymentRecord) -> DeploymentView {
         error_message: r.error_message.clone(),
         rollback_deployment_id: r.rollback_deployment_id.clone(),
     }
-}
-
-async fn patch_status(
-    ctx: &Context,
-    obj: &CrossAccountDeployment,
-    status: &CrossAccountDeploymentStatus,
-) -> Result<(), Error> {
-    let api: Api<CrossAccountDeployment> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    apply_status(&api, &obj.name_any(), status).await
 }
 
 /// Deletion: stop the in-flight deployment when asked to, but never hang on AWS.
@@ -686,14 +649,26 @@ async fn stop_for_cleanup(obj: &CrossAccountDeployment, ctx: &Context, id: &str)
     result
 }
 
-fn subject<'a>(obj: &'a CrossAccountDeployment, g: &'a Gathered, desired: &'a Desired<'_>) -> Subject<'a> {
-    Subject {
-        role_arn: g.role_arn.as_deref().unwrap_or("the target role"),
-        bucket: &desired.s3.bucket,
-        key: &desired.s3.key,
-        version: desired.s3.version.as_deref(),
-        application: &obj.spec.application_name,
-        group: &obj.spec.deployment_group_name,
+/// What a failed call of this reconcile was about, from its operation.
+fn subject<'a>(
+    err: &AwsError,
+    obj: &'a CrossAccountDeployment,
+    g: &'a Gathered,
+    desired: &'a Desired<'_>,
+) -> Subject<'a> {
+    let role_arn = g.role_arn.as_deref().unwrap_or("the target role");
+    if err.operation.starts_with("s3:") {
+        Subject::Revision {
+            reader: Reader::Deployer { role_arn },
+            bucket: &desired.s3.bucket,
+            location: &desired.location,
+        }
+    } else {
+        Subject::CodeDeploy {
+            role_arn,
+            application: &obj.spec.application_name,
+            group: &obj.spec.deployment_group_name,
+        }
     }
 }
 

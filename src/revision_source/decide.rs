@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::api::{BucketPolicyGrant, ResolvedRevision, TargetVerification};
 use crate::revision::step2::PolicyFinding;
 use crate::status::backoff::retry_backoff;
-use crate::status::{Failure, Health, Reason};
+use crate::status::{Failure, Health, Reason, Report};
 
 /// One TargetAccount's verification and, when it did not pass, why.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,22 +104,17 @@ pub struct Observed<'a> {
     pub retry_attempt: u32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
-    pub health: Health,
-    pub reason: Reason,
-    pub message: String,
-    /// None: wait for a spec change (suspended).
-    pub requeue: Option<Duration>,
-}
-
-pub fn decide(o: &Observed<'_>) -> Verdict {
+pub fn decide(o: &Observed<'_>) -> Report {
     if o.suspend {
-        return Verdict {
-            health: Health::Suspended,
-            reason: Reason::Suspended,
-            message: "spec.suspend is true: S3 is not polled; status.revision keeps the last resolved revision".into(),
+        // Nothing to poll: only a spec change wakes a suspended source.
+        return Report {
             requeue: None,
+            ..Report::new(
+                Health::Suspended,
+                Reason::Suspended,
+                "spec.suspend is true: S3 is not polled; status.revision keeps the last resolved revision",
+                o.interval,
+            )
         };
     }
     if let Some(f) = o.failure {
@@ -165,32 +160,18 @@ pub fn decide(o: &Observed<'_>) -> Verdict {
             o,
         );
     };
-    Verdict {
-        health: Health::Ready,
-        reason: Reason::RevisionResolved,
-        message: ready_message(rev, o.checks),
-        requeue: Some(o.interval),
-    }
+    Report::new(
+        Health::Ready,
+        Reason::RevisionResolved,
+        ready_message(rev, o.checks),
+        o.interval,
+    )
 }
 
-fn from_failure(f: Failure, o: &Observed<'_>) -> Verdict {
-    if f.retryable {
-        Verdict {
-            health: Health::Progressing,
-            reason: f.reason,
-            message: f.message,
-            requeue: Some(retry_backoff(o.retry_attempt).min(o.interval)),
-        }
-    } else {
-        // Polling goes on at the user's pace: the fix is usually an upload or
-        // a policy change that the next look should notice.
-        Verdict {
-            health: Health::Stalled,
-            reason: f.reason,
-            message: f.message,
-            requeue: Some(o.interval),
-        }
-    }
+/// Permanent failures are polled again at the user's pace: the fix is
+/// usually an upload or a policy change that the next look should notice.
+fn from_failure(f: Failure, o: &Observed<'_>) -> Report {
+    Report::failure(&f, retry_backoff(o.retry_attempt).min(o.interval), o.interval)
 }
 
 fn ready_message(rev: &ResolvedRevision, checks: &[TargetCheck]) -> String {

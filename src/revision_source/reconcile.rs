@@ -6,31 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
+use super::decide::{Observed, TargetCheck, decide, describe};
+use super::digest::revision_digest;
 use super::reader::{Access, gather};
 use super::resolve::{Resolved, resolve};
+use super::schedule::{needs_verification, wait_before_poll};
 use super::verify::verify;
 use crate::api::{ResolvedRevision, RevisionSource, RevisionSourceStatus};
-use crate::revision_source::decide::{Observed, TargetCheck, Verdict, decide, describe};
-use crate::revision_source::digest::revision_digest;
-use crate::revision_source::schedule::{needs_verification, wait_before_poll};
-use crate::runtime::{Context, Error, apply_status, display_ref, requeue_with_jitter};
-use crate::status::{self, Failure, Health};
+use crate::runtime::reconcile::{conclude, requeue_with_jitter};
+use crate::runtime::{Context, Error, display_ref};
+use crate::status::{self, Failure, Report};
 
 pub async fn reconcile(obj: Arc<RevisionSource>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = std::time::Instant::now();
-    let result = poll(&obj, &ctx).await;
-    ctx.metrics
-        .observe_reconcile("RevisionSource", result.is_ok(), started.elapsed());
-    result
-}
-
-pub fn error_policy(obj: Arc<RevisionSource>, err: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(object = %display_ref(&*obj), error = %err, "reconcile failed; retrying");
-    requeue_with_jitter(Duration::from_secs(10))
+    poll(&obj, &ctx).await
 }
 
 /// What this reconcile learned, for the status write.
@@ -63,8 +55,8 @@ async fn poll(obj: &RevisionSource, ctx: &Context) -> Result<Action, Error> {
         })
     };
     if spec.suspend {
-        let verdict = judge(None, None, &[]);
-        return finish(obj, ctx, &previous, Learned::default(), verdict).await;
+        let report = judge(None, None, &[]);
+        return finish(obj, ctx, &previous, Learned::default(), report).await;
     }
 
     let Access {
@@ -82,8 +74,8 @@ async fn poll(obj: &RevisionSource, ctx: &Context) -> Result<Action, Error> {
     let reader = match reader {
         Ok(r) => r,
         Err(f) => {
-            let verdict = judge(Some(&f), None, &[]);
-            return finish(obj, ctx, &previous, Learned::default(), verdict).await;
+            let report = judge(Some(&f), None, &[]);
+            return finish(obj, ctx, &previous, Learned::default(), report).await;
         }
     };
 
@@ -91,7 +83,7 @@ async fn poll(obj: &RevisionSource, ctx: &Context) -> Result<Action, Error> {
         looked: true,
         ..Learned::default()
     };
-    let verdict = match resolve(spec, &reader, previous.revision.as_ref()).await {
+    let report = match resolve(spec, &reader, previous.revision.as_ref()).await {
         Resolved::Failed(f, err) => {
             if let Some(e) = err {
                 reader.forget_if_expired(ctx, &e).await;
@@ -112,13 +104,13 @@ async fn poll(obj: &RevisionSource, ctx: &Context) -> Result<Action, Error> {
                     .map(TargetCheck::reused)
                     .collect()
             };
-            let verdict = judge(None, Some(&rev), &checks);
+            let report = judge(None, Some(&rev), &checks);
             learned.revision = Some(rev);
-            verdict
+            report
         }
     };
-    ctx.note_attempt(&uid, verdict.health == Health::Progressing).await;
-    finish(obj, ctx, &previous, learned, verdict).await
+    ctx.note_attempt(&uid, report.backs_off).await;
+    finish(obj, ctx, &previous, learned, report).await
 }
 
 /// Write status and Events, then schedule the next look.
@@ -127,24 +119,10 @@ async fn finish(
     ctx: &Context,
     previous: &RevisionSourceStatus,
     learned: Learned,
-    verdict: Verdict,
+    report: Report,
 ) -> Result<Action, Error> {
-    ctx.metrics.object_condition(
-        "RevisionSource",
-        obj.metadata.uid.as_deref().unwrap_or_default(),
-        Some(verdict.health.condition()),
-    );
     let now = status::now();
     let mut next = previous.clone();
-    next.observed_generation = obj.metadata.generation;
-    next.conditions = status::conditions(
-        &previous.conditions,
-        verdict.health,
-        verdict.reason,
-        &verdict.message,
-        obj.metadata.generation,
-        &now,
-    );
     if learned.looked {
         next.last_check_time = Some(now.clone());
     }
@@ -158,9 +136,6 @@ async fn finish(
         next.verification_digest = Some(digest);
         next.last_verified_time = Some(now);
     }
-    if let Some(ev) = status::transition_event(&previous.conditions, &next.conditions, "Poll") {
-        ctx.publish(obj, &ev).await;
-    }
     if next.revision_digest != previous.revision_digest
         && let (Some(rev), Some(digest)) = (&next.revision, &next.revision_digest)
     {
@@ -172,10 +147,5 @@ async fn finish(
         info!(revision = %describe(rev), "new revision");
         ctx.publish(obj, &status::new_revision_event(&note, digest)).await;
     }
-    if &next != previous {
-        let api: Api<RevisionSource> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-        apply_status(&api, &obj.name_any(), &next).await?;
-    }
-    tracing::debug!(reason = verdict.reason.as_str(), "polled");
-    Ok(verdict.requeue.map_or_else(Action::await_change, requeue_with_jitter))
+    conclude(ctx, obj, previous, next, &report, "Poll").await
 }

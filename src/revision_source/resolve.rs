@@ -4,8 +4,8 @@
 
 use crate::api::{ResolvedRevision, RevisionSourceSpec, S3Revision, Selection};
 use crate::aws::s3::{self, ObjectSummary};
-use crate::revision_source::diagnosis::{Caller, diagnose};
 use crate::revision_source::selection::select;
+use crate::status::diagnosis::{Reader as Caller, Subject, diagnose};
 use crate::status::{Failure, Reason};
 
 use super::reader::Reader;
@@ -81,7 +81,12 @@ pub async fn resolve(spec: &RevisionSourceSpec, reader: &Reader, previous: Optio
 
 fn failed(e: crate::aws::AwsError, reader: &Reader, bucket: &str, location: &str) -> Resolved {
     let who = reader.describe();
-    let failure = diagnose(&e, &Caller::Reader { identity: &who }, bucket, location);
+    let subject = Subject::Revision {
+        reader: Caller::Source { identity: &who },
+        bucket,
+        location,
+    };
+    let failure = diagnose(&e, &subject);
     Resolved::Failed(failure, Some(e))
 }
 

@@ -8,9 +8,9 @@ use crate::api::{ResolvedRevision, S3Revision};
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::revision::step2::PolicyFinding;
 use crate::revision::step2::{self, cross_account_role};
-use crate::revision_source::diagnosis::{Caller, diagnose};
 use crate::runtime::Context;
 use crate::status::Failure;
+use crate::status::diagnosis::{Reader as Caller, Subject, diagnose};
 
 use super::reader::{Reader, Target};
 use crate::access::target::TargetAccess;
@@ -92,7 +92,13 @@ async fn read_policy(ctx: &Context, reader: &Reader, targets: &[&TargetAccess], 
 /// trouble is transient (then the verification is retried).
 fn unreadable(e: &AwsError, reader: &Reader, bucket: &str) -> PolicyFinding {
     let who = reader.describe();
-    let failure = diagnose(e, &Caller::Reader { identity: &who }, bucket, &format!("s3://{bucket}"));
+    let location = format!("s3://{bucket}");
+    let subject = Subject::Revision {
+        reader: Caller::Source { identity: &who },
+        bucket,
+        location: &location,
+    };
+    let failure = diagnose(e, &subject);
     if failure.retryable {
         return PolicyFinding::Failed(failure);
     }
@@ -148,11 +154,18 @@ async fn readable_by(ctx: &Context, access: &TargetAccess, rev: &ResolvedRevisio
         Ok(_) => Ok(()),
         Err(e) => {
             access.forget_if_expired(ctx, &e).await;
-            let caller = Caller::Target {
+            let caller = Caller::VerifyTarget {
                 role_arn: access.role_arn(),
             };
-            let location = crate::revision_source::decide::describe(rev);
-            Err(diagnose(&e, &caller, &rev.bucket, &location))
+            let location = super::decide::describe(rev);
+            Err(diagnose(
+                &e,
+                &Subject::Revision {
+                    reader: caller,
+                    bucket: &rev.bucket,
+                    location: &location,
+                },
+            ))
         }
     }
 }

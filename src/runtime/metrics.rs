@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -117,7 +117,17 @@ impl Metrics {
         }
     }
 
-    pub fn observe_reconcile(&self, kind: &'static str, ok: bool, took: Duration) {
+    /// Starts timing a reconcile; it is recorded when the timer is dropped.
+    pub fn reconcile_timer(&self, kind: &'static str) -> ReconcileTimer<'_> {
+        ReconcileTimer {
+            metrics: self,
+            kind,
+            started: Instant::now(),
+            ok: false,
+        }
+    }
+
+    fn observe_reconcile(&self, kind: &'static str, ok: bool, took: Duration) {
         let result = if ok { "ok" } else { "error" };
         self.reconciles.get_or_create(&ReconcileLabels { kind, result }).inc();
         self.reconcile_duration
@@ -178,6 +188,28 @@ impl Metrics {
     }
 }
 
+/// Times one reconcile; dropped without [`ReconcileTimer::succeeded`] (an
+/// error, or a reconcile cancelled half-way) it counts as an error.
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    kind: &'static str,
+    started: Instant,
+    ok: bool,
+}
+
+impl ReconcileTimer<'_> {
+    pub fn succeeded(&mut self, ok: bool) {
+        self.ok = ok;
+    }
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .observe_reconcile(self.kind, self.ok, self.started.elapsed());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +219,8 @@ mod tests {
         let m = Metrics::new();
         aws_call("s3:HeadObject", None);
         aws_call("sts:AssumeRole", Some("AssumeRoleDenied"));
-        m.observe_reconcile("CrossAccountDeployment", true, Duration::from_millis(5));
+        m.reconcile_timer("CrossAccountDeployment").succeeded(true);
+        drop(m.reconcile_timer("TargetAccount"));
         m.deployment_created();
         m.deployment_finished("Succeeded");
         m.object_condition("CrossAccountDeployment", "a", Some("Reconciling"));
@@ -199,6 +232,7 @@ mod tests {
             r#"crossdeploy_aws_calls_total{operation="s3:HeadObject",outcome="ok"} 1"#,
             r#"crossdeploy_aws_calls_total{operation="sts:AssumeRole",outcome="AssumeRoleDenied"} 1"#,
             r#"crossdeploy_reconciles_total{kind="CrossAccountDeployment",result="ok"} 1"#,
+            r#"crossdeploy_reconciles_total{kind="TargetAccount",result="error"} 1"#,
             "crossdeploy_reconcile_duration_seconds_bucket",
             "crossdeploy_deployments_created_total 1",
             r#"crossdeploy_deployments_finished_total{status="Succeeded"} 1"#,

@@ -5,6 +5,8 @@
 pub mod backoff;
 pub mod diagnosis;
 
+use std::time::Duration;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::events::{Event, EventType};
 
@@ -111,6 +113,45 @@ impl Reason {
             Reason::BucketPolicyMissingGrant => "BucketPolicyMissingGrant",
             Reason::RevisionSourceNotFound => "RevisionSourceNotFound",
             Reason::RevisionSourceNotReady => "RevisionSourceNotReady",
+        }
+    }
+}
+
+/// What one reconcile concluded, for any kind: the health and reason the
+/// conditions carry, the message for humans, and when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub health: Health,
+    pub reason: Reason,
+    pub message: String,
+    /// None: only a change to the object or to what it watches wakes it.
+    pub requeue: Option<Duration>,
+    /// A transient failure: the next attempt backs off further.
+    pub backs_off: bool,
+}
+
+impl Report {
+    pub fn new(health: Health, reason: Reason, message: impl Into<String>, requeue: Duration) -> Self {
+        Self {
+            health,
+            reason,
+            message: message.into(),
+            requeue: Some(requeue),
+            backs_off: false,
+        }
+    }
+
+    /// A failure: transient ones keep the object Reconciling and back off
+    /// (`transient_retry`); permanent ones need a human and make it Stalled,
+    /// looked at again after `stalled_retry`.
+    pub fn failure(f: &Failure, transient_retry: Duration, stalled_retry: Duration) -> Self {
+        if f.retryable {
+            Self {
+                backs_off: true,
+                ..Self::new(Health::Progressing, f.reason, f.message.clone(), transient_retry)
+            }
+        } else {
+            Self::new(Health::Stalled, f.reason, f.message.clone(), stalled_retry)
         }
     }
 }

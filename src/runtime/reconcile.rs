@@ -1,0 +1,161 @@
+//! The one reconcile skeleton. Every controller ends the same way: the
+//! decided [`Report`] becomes kstatus conditions, a transition Event, the
+//! objects-by-condition gauge and a status write (only when something
+//! changed), then the next requeue. Written once, here.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Client, Resource, ResourceExt};
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Context, Error, display_ref};
+use crate::api::{
+    CrossAccountDeployment, CrossAccountDeploymentStatus, HasConditions, RevisionSource, RevisionSourceStatus,
+    TargetAccount, TargetAccountStatus,
+};
+use crate::status::{self, Report};
+
+/// The field manager of every status write.
+const FIELD_MANAGER: &str = "crossdeploy";
+/// Kubernetes API errors (conflicts, timeouts) are retried after this long.
+const API_ERROR_RETRY: Duration = Duration::from_secs(5);
+
+/// A crossdeploy kind: what the skeleton needs to know about it.
+pub trait Reconciled:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static
+{
+    /// The kind, for metrics labels.
+    const KIND: &'static str;
+    type Status: HasConditions + Serialize + Clone + Default + PartialEq + Send + Sync;
+
+    fn status(&self) -> Option<&Self::Status>;
+
+    /// The Api to write this object's status through.
+    fn api_for(client: Client, obj: &Self) -> Api<Self>;
+}
+
+macro_rules! reconciled {
+    ($kind:ty, $status:ty, namespaced) => {
+        reconciled!(@impl $kind, $status, |client, obj: &$kind| {
+            Api::namespaced(client, &obj.namespace().unwrap_or_default())
+        });
+    };
+    ($kind:ty, $status:ty, cluster) => {
+        reconciled!(@impl $kind, $status, |client, _obj: &$kind| Api::all(client));
+    };
+    (@impl $kind:ty, $status:ty, $api:expr) => {
+        impl Reconciled for $kind {
+            const KIND: &'static str = stringify!($kind);
+            type Status = $status;
+
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+
+            fn api_for(client: Client, obj: &Self) -> Api<Self> {
+                let api: fn(Client, &$kind) -> Api<$kind> = $api;
+                api(client, obj)
+            }
+        }
+    };
+}
+
+reconciled!(CrossAccountDeployment, CrossAccountDeploymentStatus, namespaced);
+reconciled!(RevisionSource, RevisionSourceStatus, namespaced);
+reconciled!(TargetAccount, TargetAccountStatus, cluster);
+
+/// `next` with the conditions `report` stands for, for `obj`'s generation.
+/// Conditions whose status did not change keep their transition time.
+pub fn observed<K: Reconciled>(obj: &K, previous: &K::Status, mut next: K::Status, report: &Report) -> K::Status {
+    let generation = obj.meta().generation;
+    let conditions = status::conditions(
+        previous.conditions(),
+        report.health,
+        report.reason,
+        &report.message,
+        generation,
+        &status::now(),
+    );
+    next.set_observed(generation, conditions);
+    next
+}
+
+/// The end of every reconcile: conditions, transition Event, gauge, status
+/// write when it changed, and the next requeue.
+pub async fn conclude<K: Reconciled>(
+    ctx: &Context,
+    obj: &K,
+    previous: &K::Status,
+    next: K::Status,
+    report: &Report,
+    action: &str,
+) -> Result<Action, Error> {
+    let next = observed(obj, previous, next, report);
+    ctx.metrics.object_condition(
+        K::KIND,
+        obj.meta().uid.as_deref().unwrap_or_default(),
+        Some(report.health.condition()),
+    );
+    if let Some(ev) = status::transition_event(previous.conditions(), next.conditions(), action) {
+        ctx.publish(obj, &ev).await;
+    }
+    if &next != previous {
+        write_status(ctx, obj, &next).await?;
+    }
+    tracing::debug!(
+        reason = report.reason.as_str(),
+        requeue_secs = report.requeue.map(|d| d.as_secs()),
+        "reconciled"
+    );
+    Ok(report.requeue.map_or_else(Action::await_change, requeue_with_jitter))
+}
+
+/// Server-side-apply `status` as crossdeploy's field manager; fields this
+/// manager set before and left out now are removed.
+pub async fn write_status<K: Reconciled>(ctx: &Context, obj: &K, status: &K::Status) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    K::api_for(ctx.client.clone(), obj)
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Spread requeues so that objects created together do not poll together.
+pub fn requeue_with_jitter(d: Duration) -> Action {
+    let jitter = rand::rng().random_range(0.0..0.1);
+    Action::requeue(d.mul_f64(1.0 + jitter))
+}
+
+/// What the runtime does with a reconcile that returned an error: expected
+/// trouble is status, so these are Kubernetes API errors, retried soon.
+pub fn error_policy<K: Reconciled>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(object = %display_ref(&*obj), error = %err, "reconcile failed; retrying");
+    requeue_with_jitter(API_ERROR_RETRY)
+}
+
+/// Runs one reconcile and records it in the reconcile metrics, also when the
+/// future is dropped half-way (counted as an error then).
+pub async fn measured<K: Reconciled>(
+    ctx: &Context,
+    reconcile: impl Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    let mut timer = ctx.metrics.reconcile_timer(K::KIND);
+    let result = reconcile.await;
+    timer.succeeded(result.is_ok());
+    result
+}
