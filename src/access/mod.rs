@@ -10,6 +10,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 pub mod target;
 
 use crate::api::TargetAccountSpec;
+use crate::status::Failure;
+
+/// Whether something may be used; a refusal is not an error but the
+/// failure to report in status.
+#[must_use]
+#[derive(Debug)]
+pub enum Admission<T> {
+    Admitted(T),
+    Refused(Failure),
+}
 
 /// Why a use of a TargetAccount is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +27,17 @@ pub enum Refusal {
     Namespace,
     Application,
     DeploymentGroup,
+}
+
+impl Refusal {
+    /// What was refused, for the condition message.
+    pub fn explain(&self, namespace: &str, application: &str, group: &str) -> String {
+        match self {
+            Refusal::Namespace => format!("namespace {namespace:?} is not selected by its namespaceSelector"),
+            Refusal::Application => format!("application {application:?} is not in allowedApplications"),
+            Refusal::DeploymentGroup => format!("deployment group {group:?} is not in allowedDeploymentGroups"),
+        }
+    }
 }
 
 /// Does `selector` match `labels`? An empty selector matches nothing: unlike

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, ResourceExt};
 
-use crate::api::TargetAccount;
+use super::{self as access, Admission};
+use crate::api::{CrossAccountDeploymentSpec, TargetAccount};
 use crate::aws::session::{SessionRequest, TargetClients, session_name};
 use crate::aws::{AwsError, ErrorClass};
 use crate::runtime::{Context, Error};
@@ -51,14 +52,41 @@ impl TargetAccess {
 }
 
 /// The TargetAccount, or `TargetAccountNotFound`.
-pub async fn lookup(ctx: &Context, name: &str) -> Result<Result<TargetAccount, Failure>, Error> {
+pub async fn lookup(ctx: &Context, name: &str) -> Result<Admission<TargetAccount>, Error> {
     let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
-    Ok(targets.get_opt(name).await?.ok_or_else(|| {
-        Failure::permanent(
+    Ok(match targets.get_opt(name).await? {
+        Some(target) => Admission::Admitted(target),
+        None => Admission::Refused(Failure::permanent(
             Reason::TargetAccountNotFound,
             format!("TargetAccount {name:?} does not exist; ask a platform admin to create it"),
-        )
-    }))
+        )),
+    })
+}
+
+/// The session a CrossAccountDeployment in `namespace` deploys with: its
+/// TargetAccount, admitted for this namespace, application and group.
+pub async fn for_deployment(
+    ctx: &Context,
+    spec: &CrossAccountDeploymentSpec,
+    namespace: &str,
+) -> Result<Admission<TargetAccess>, Error> {
+    let target = match lookup(ctx, &spec.target_account_ref.name).await? {
+        Admission::Admitted(target) => target,
+        Admission::Refused(failure) => return Ok(Admission::Refused(failure)),
+    };
+    let ns_labels = namespace_labels(ctx, namespace).await?;
+    let (application, group) = (&spec.application_name, &spec.deployment_group_name);
+    if let Err(refusal) = access::check(&target.spec, &ns_labels, application, group) {
+        return Ok(Admission::Refused(Failure::permanent(
+            Reason::TargetAccountNotPermitted,
+            format!(
+                "TargetAccount {:?} refuses this deployment: {}; ask a platform admin",
+                target.name_any(),
+                refusal.explain(namespace, application, group)
+            ),
+        )));
+    }
+    open(ctx, target, namespace, spec.region.as_deref()).await
 }
 
 /// Labels of a namespace (none when it is gone, which selects nothing).
@@ -80,7 +108,7 @@ pub async fn open(
     target: TargetAccount,
     session_scope: &str,
     region: Option<&str>,
-) -> Result<Result<TargetAccess, (TargetAccount, Failure)>, Error> {
+) -> Result<Admission<TargetAccess>, Error> {
     let external_id = match &target.spec.external_id_secret_ref {
         Some(secret) => match ctx.external_id(secret).await? {
             Some(id) => Some(id),
@@ -95,7 +123,7 @@ pub async fn open(
                         target.name_any()
                     ),
                 );
-                return Ok(Err((target, failure)));
+                return Ok(Admission::Refused(failure));
             }
         },
         None => None,
@@ -104,7 +132,7 @@ pub async fn open(
     let name = session_name(session_scope);
     let request = SessionRequest::for_target(&target.spec, external_id.as_deref(), region.as_deref(), name.clone());
     let clients = ctx.sessions.clients(&request).await;
-    Ok(Ok(TargetAccess {
+    Ok(Admission::Admitted(TargetAccess {
         target,
         clients,
         external_id,

@@ -15,6 +15,32 @@ pub mod condition_type {
     pub const STALLED: &str = "Stalled";
 }
 
+/// The status of a condition. crossdeploy decides every condition it writes,
+/// so it never writes `Unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+}
+
+impl ConditionStatus {
+    pub fn of(on: bool) -> Self {
+        if on { Self::True } else { Self::False }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "True",
+            Self::False => "False",
+        }
+    }
+
+    /// Is `c` in this status?
+    pub fn is(self, c: &Condition) -> bool {
+        c.status == self.as_str()
+    }
+}
+
 /// Reference to a cluster-scoped `TargetAccount`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct TargetAccountRef {
@@ -50,6 +76,6 @@ pub trait HasConditions {
     }
 
     fn is_condition_true(&self, type_: &str) -> bool {
-        self.condition(type_).is_some_and(|c| c.status == "True")
+        self.condition(type_).is_some_and(|c| ConditionStatus::True.is(c))
     }
 }

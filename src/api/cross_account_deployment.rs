@@ -339,6 +339,120 @@ pub struct ResolvedRevision {
     pub bundle_type: String,
 }
 
+/// A CodeDeploy deployment status. Stored as CodeDeploy spells it; a status
+/// this version does not know is kept verbatim and treated as still running.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DeploymentStatus {
+    Created,
+    Queued,
+    InProgress,
+    Baking,
+    /// Blue/green: replacement instances are ready, traffic not yet rerouted.
+    Ready,
+    Succeeded,
+    Failed,
+    Stopped,
+    Other(String),
+}
+
+/// Where a deployment is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, Queued, InProgress, Baking or Ready: it occupies the group.
+    Active,
+    Succeeded,
+    Failed,
+    Stopped,
+}
+
+/// A deployment just created.
+impl Default for DeploymentStatus {
+    fn default() -> Self {
+        Self::Created
+    }
+}
+
+impl DeploymentStatus {
+    const NAMED: [(&'static str, DeploymentStatus); 8] = [
+        ("Created", Self::Created),
+        ("Queued", Self::Queued),
+        ("InProgress", Self::InProgress),
+        ("Baking", Self::Baking),
+        ("Ready", Self::Ready),
+        ("Succeeded", Self::Succeeded),
+        ("Failed", Self::Failed),
+        ("Stopped", Self::Stopped),
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Other(s) => s,
+            known => Self::NAMED
+                .iter()
+                .find(|(_, s)| s == known)
+                .map_or("", |(name, _)| name),
+        }
+    }
+
+    /// Unknown future statuses count as still running: polling a finished
+    /// deployment costs a call, declaring a running one done could start a
+    /// second deployment.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Self::Succeeded => Phase::Succeeded,
+            Self::Failed => Phase::Failed,
+            Self::Stopped => Phase::Stopped,
+            _ => Phase::Active,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.phase() == Phase::Active
+    }
+}
+
+impl From<String> for DeploymentStatus {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl From<&str> for DeploymentStatus {
+    fn from(s: &str) -> Self {
+        Self::NAMED
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map_or_else(|| Self::Other(s.to_string()), |(_, status)| status.clone())
+    }
+}
+
+impl From<DeploymentStatus> for String {
+    fn from(s: DeploymentStatus) -> Self {
+        s.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for DeploymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl JsonSchema for DeploymentStatus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DeploymentStatus".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 /// One CodeDeploy deployment as last observed.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -349,7 +463,7 @@ pub struct DeploymentRecord {
     pub digest: String,
     /// CodeDeploy status: Created, Queued, InProgress, Baking, Ready, Succeeded, Failed, Stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<DeploymentStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -397,7 +511,7 @@ pub struct DeploymentOverview {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     pub deployment_id: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub revision_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_version_id: Option<String>,

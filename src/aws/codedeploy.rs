@@ -3,17 +3,23 @@
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::config::retry::RetryConfig;
 use aws_sdk_codedeploy::types::{
-    AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo, DeploymentStatus,
-    FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
+    AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo,
+    DeploymentStatus as AwsStatus, FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::s3::to_time;
 use super::{AwsError, Classify};
-use crate::api::{DeploymentOverview, ResolvedRevision};
+use crate::api::{DeploymentOverview, DeploymentStatus, ResolvedRevision};
 
 /// CodeDeploy statuses in which a deployment still occupies its group.
-pub const ACTIVE_STATUSES: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
+pub const ACTIVE_STATUSES: [DeploymentStatus; 5] = [
+    DeploymentStatus::Created,
+    DeploymentStatus::Queued,
+    DeploymentStatus::InProgress,
+    DeploymentStatus::Baking,
+    DeploymentStatus::Ready,
+];
 
 /// BatchGetDeployments accepts at most this many ids per call.
 const BATCH_GET_LIMIT: usize = 25;
@@ -22,7 +28,7 @@ const BATCH_GET_LIMIT: usize = 25;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeploymentView {
     pub id: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub description: String,
     pub create_time: Option<Time>,
     pub complete_time: Option<Time>,
@@ -36,7 +42,9 @@ impl From<&DeploymentInfo> for DeploymentView {
     fn from(d: &DeploymentInfo) -> Self {
         Self {
             id: d.deployment_id().unwrap_or_default().to_string(),
-            status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            status: d.status().map_or(DeploymentStatus::Other(String::new()), |s| {
+                DeploymentStatus::from(s.as_str())
+            }),
             description: d.description().unwrap_or_default().to_string(),
             create_time: d.create_time().and_then(to_time),
             complete_time: d.complete_time().and_then(to_time),
@@ -114,7 +122,7 @@ pub async fn list_deployments(
     cd: &Client,
     application: &str,
     group: &str,
-    statuses: &[&str],
+    statuses: &[DeploymentStatus],
     since: Option<aws_smithy_types::DateTime>,
 ) -> Result<Vec<DeploymentView>, AwsError> {
     let mut ids = Vec::new();
@@ -125,7 +133,7 @@ pub async fn list_deployments(
             .application_name(application)
             .deployment_group_name(group)
             .set_include_only_statuses(
-                (!statuses.is_empty()).then(|| statuses.iter().map(|s| DeploymentStatus::from(*s)).collect()),
+                (!statuses.is_empty()).then(|| statuses.iter().map(|s| AwsStatus::from(s.as_str())).collect()),
             )
             .set_create_time_range(since.map(|s| TimeRange::builder().start(s).build()))
             .set_next_token(next.take())

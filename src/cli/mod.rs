@@ -120,33 +120,39 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     tracing::info!(namespace = %ctx.settings.operator_namespace, "crossdeploy starting");
     if args.leader_elect {
-        // A standby replica is ready too: it serves health and metrics and
-        // would take over at once, so rollouts must not wait for it to lead.
-        ctx.ready.store(true, Ordering::Relaxed);
         let lease = LeaseSettings {
             namespace: ctx.settings.operator_namespace.clone(),
             name: args.leader_lease_name,
             identity: std::env::var("POD_NAME").unwrap_or_else(|_| default_identity()),
             duration: Duration::from_secs(args.leader_lease_seconds),
         };
-        let leader = leader::acquire(ctx.client.clone(), &lease)
-            .await
-            .context("leader election")?;
-        // Leading now: ready again once this replica's caches have synced.
-        ctx.ready.store(false, Ordering::Relaxed);
-        tokio::select! {
-            () = run_controllers(ctx) => {}
-            () = leader::lost(leader) => {
-                // Exiting (and being restarted) is the only way to be sure no
-                // reconcile of ours is still in flight while another leads.
-                tracing::error!("lost leadership; exiting");
-                std::process::exit(1);
-            }
-        }
+        run_as_leader(ctx, &lease).await?;
     } else {
         run_controllers(ctx).await;
     }
     tracing::info!("crossdeploy stopped");
+    Ok(())
+}
+
+/// Waits for the Lease, then runs the controllers while holding it.
+async fn run_as_leader(ctx: Arc<Context>, lease: &LeaseSettings) -> anyhow::Result<()> {
+    // A standby replica is ready too: it serves health and metrics and
+    // would take over at once, so rollouts must not wait for it to lead.
+    ctx.ready.store(true, Ordering::Relaxed);
+    let leader = leader::acquire(ctx.client.clone(), lease)
+        .await
+        .context("leader election")?;
+    // Leading now: ready again once this replica's caches have synced.
+    ctx.ready.store(false, Ordering::Relaxed);
+    tokio::select! {
+        () = run_controllers(ctx) => {}
+        () = leader::lost(leader) => {
+            // Exiting (and being restarted) is the only way to be sure no
+            // reconcile of ours is still in flight while another leads.
+            tracing::error!("lost leadership; exiting");
+            std::process::exit(1);
+        }
+    }
     Ok(())
 }
 

@@ -4,34 +4,10 @@
 
 use std::time::Duration;
 
-use crate::api::OnActiveDeployment;
+use crate::api::{OnActiveDeployment, Phase};
 use crate::aws::codedeploy::DeploymentView;
 use crate::status::backoff::{STALLED_RETRY, retry_backoff};
 use crate::status::{Failure, Health, Reason, Report};
-
-/// Where a CodeDeploy deployment is in its lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Created, Queued, InProgress, Baking or Ready: it occupies the group.
-    Active,
-    Succeeded,
-    Failed,
-    Stopped,
-}
-
-impl Phase {
-    pub fn of(status: &str) -> Phase {
-        match status {
-            "Succeeded" => Phase::Succeeded,
-            "Failed" => Phase::Failed,
-            "Stopped" => Phase::Stopped,
-            // Unknown future statuses are treated as still running: polling a
-            // finished deployment costs a call, declaring a running one done
-            // could start a second deployment.
-            _ => Phase::Active,
-        }
-    }
-}
 
 /// What one reconcile saw, gathered by the shell before deciding.
 #[derive(Debug)]
@@ -145,7 +121,7 @@ fn track(d: &DeploymentView, o: &Observed<'_>) -> Decision {
 }
 
 fn tracked(d: &DeploymentView, o: &Observed<'_>) -> Report {
-    let (health, reason, message, requeue) = match Phase::of(&d.status) {
+    let (health, reason, message, requeue) = match d.status.phase() {
         Phase::Active => (
             Health::Progressing,
             Reason::DeploymentInProgress,
@@ -230,7 +206,7 @@ fn instance_summary(d: &DeploymentView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::DeploymentOverview;
+    use crate::api::{DeploymentOverview, DeploymentStatus};
 
     fn dep(id: &str, status: &str) -> DeploymentView {
         DeploymentView {
@@ -257,11 +233,18 @@ mod tests {
     #[test]
     fn statuses_map_to_phases() {
         for s in ["Created", "Queued", "InProgress", "Baking", "Ready", "SomethingNew"] {
-            assert_eq!(Phase::of(s), Phase::Active, "{s}");
+            assert_eq!(DeploymentStatus::from(s).phase(), Phase::Active, "{s}");
         }
-        assert_eq!(Phase::of("Succeeded"), Phase::Succeeded);
-        assert_eq!(Phase::of("Failed"), Phase::Failed);
-        assert_eq!(Phase::of("Stopped"), Phase::Stopped);
+        for (s, phase) in [
+            ("Succeeded", Phase::Succeeded),
+            ("Failed", Phase::Failed),
+            ("Stopped", Phase::Stopped),
+        ] {
+            let status = DeploymentStatus::from(s);
+            assert_eq!(status.phase(), phase);
+            assert_eq!(status.as_str(), s, "round-trips");
+        }
+        assert_eq!(DeploymentStatus::from("SomethingNew").as_str(), "SomethingNew");
     }
 
     struct Case<'a> {

@@ -3,11 +3,14 @@
 //! shell (gather, execute one effect, write status); `decide` is the pure
 //! CodeDeploy lifecycle state machine; `marker` makes creation exactly-once.
 
+mod cleanup;
 mod decide;
+mod desired;
 mod marker;
+mod observe;
 mod pinned;
 mod reconcile;
-mod source_ref;
+mod record;
 
 use std::sync::Arc;
 

@@ -2,7 +2,9 @@
 //! resolved revision as an exact S3 object (key, version, ETag), so that the
 //! deployment digest, and hence exactly-once, follow the source's revisions.
 
-use crate::api::{BundleType, HasConditions, RevisionSource, S3Revision, condition_type};
+use crate::api::{
+    BundleType, ConditionStatus, HasConditions, RevisionSource, RevisionSourceStatus, S3Revision, condition_type,
+};
 use crate::status::{Failure, Reason};
 
 /// The revision to deploy and the source digest it came from.
@@ -32,30 +34,18 @@ pub fn pin(name: &str, source: Option<&RevisionSource>) -> Result<Pinned, Failur
             Failure::permanent(Reason::RevisionSourceNotReady, message)
         }
     };
+    let generation = source.metadata.generation;
     let Some(status) = source
         .status
         .as_ref()
-        .filter(|s| s.observed_generation.is_some() && s.observed_generation == source.metadata.generation)
+        .filter(|s| s.observed_generation.is_some() && s.observed_generation == generation)
     else {
         return Err(not_ready(true, "has not resolved its current spec yet".into()));
     };
-    let ready = status.is_condition_true(condition_type::READY);
-    let all_passed = status.verifications.iter().all(|v| v.passed);
-    let frozen = status
-        .condition(condition_type::READY)
-        .is_some_and(|c| c.reason == Reason::Suspended.as_str())
-        && all_passed;
-    // A transient failure (throttling, 5xx) leaves the last revision in
-    // place; it stays deployable if it was resolved for this very spec and
-    // every verification passed.
-    let retrying = !status.is_condition_true(condition_type::STALLED)
-        && status.resolved_generation.is_some()
-        && status.resolved_generation == source.metadata.generation
-        && status.revision_digest.is_some()
-        && status.verification_digest.is_some()
-        && all_passed;
-    if !ready && !frozen && !retrying {
-        let stalled = status.condition(condition_type::STALLED).filter(|c| c.status == "True");
+    if !deployable(status, generation) {
+        let stalled = status
+            .condition(condition_type::STALLED)
+            .filter(|c| ConditionStatus::True.is(c));
         let current = stalled.or_else(|| status.condition(condition_type::RECONCILING));
         let detail = current.map_or_else(String::new, |c| format!(" ({}: {})", c.reason, c.message));
         return Err(match stalled {
@@ -85,6 +75,26 @@ pub fn pin(name: &str, source: Option<&RevisionSource>) -> Result<Pinned, Failur
         },
         source_digest: digest.clone(),
     })
+}
+
+/// Ready; or suspended with every verification passed; or only retrying a
+/// transient failure (throttling, 5xx), which leaves the last revision in
+/// place: deployable if it was resolved for this very spec and every
+/// verification passed.
+fn deployable(status: &RevisionSourceStatus, generation: Option<i64>) -> bool {
+    let all_passed = status.verifications.iter().all(|v| v.passed);
+    let ready = status.is_condition_true(condition_type::READY);
+    let frozen = status
+        .condition(condition_type::READY)
+        .is_some_and(|c| c.reason == Reason::Suspended.as_str())
+        && all_passed;
+    let retrying = !status.is_condition_true(condition_type::STALLED)
+        && status.resolved_generation.is_some()
+        && status.resolved_generation == generation
+        && status.revision_digest.is_some()
+        && status.verification_digest.is_some()
+        && all_passed;
+    ready || frozen || retrying
 }
 
 #[cfg(test)]

@@ -120,39 +120,8 @@ pub fn decide(o: &Observed<'_>) -> Report {
     if let Some(f) = o.failure {
         return from_failure(f.clone(), o);
     }
-    let failed: Vec<(&str, &Failure)> = o
-        .checks
-        .iter()
-        .filter_map(|c| c.failure.as_ref().map(|f| (c.verification.target_account.as_str(), f)))
-        .collect();
-    if !failed.is_empty() {
-        // A human must act on any permanent failure, so it outranks transient ones.
-        let lead = failed
-            .iter()
-            .find(|(_, f)| !f.retryable)
-            .or(failed.first())
-            .map(|(_, f)| *f);
-        let message = failed
-            .iter()
-            .map(|(name, f)| {
-                let named = format!("TargetAccount {name:?}");
-                if f.message.contains(&named) {
-                    f.message.clone()
-                } else {
-                    format!("{named}: {}", f.message)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" | ");
-        if let Some(lead) = lead {
-            return from_failure(
-                Failure {
-                    message,
-                    ..lead.clone()
-                },
-                o,
-            );
-        }
+    if let Some(f) = failed_checks(o.checks) {
+        return from_failure(f, o);
     }
     let Some(rev) = o.revision else {
         return from_failure(
@@ -166,6 +135,32 @@ pub fn decide(o: &Observed<'_>) -> Report {
         ready_message(rev, o.checks),
         o.interval,
     )
+}
+
+/// The failures of the per-target checks as one, led by a permanent one: a
+/// human must act on it, so it outranks transient ones.
+fn failed_checks(checks: &[TargetCheck]) -> Option<Failure> {
+    let failed: Vec<(&str, &Failure)> = checks
+        .iter()
+        .filter_map(|c| c.failure.as_ref().map(|f| (c.verification.target_account.as_str(), f)))
+        .collect();
+    let lead = failed.iter().find(|(_, f)| !f.retryable).or(failed.first())?.1;
+    let message = failed
+        .iter()
+        .map(|(name, f)| {
+            let named = format!("TargetAccount {name:?}");
+            if f.message.contains(&named) {
+                f.message.clone()
+            } else {
+                format!("{named}: {}", f.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Some(Failure {
+        message,
+        ..lead.clone()
+    })
 }
 
 /// Permanent failures are polled again at the user's pace: the fix is
@@ -234,84 +229,91 @@ mod tests {
         Failure::permanent(Reason::NotReadableByTarget, "403")
     }
 
+    struct Case {
+        policy: PolicyFinding,
+        head: Result<(), Failure>,
+        passed: bool,
+        reason: &'static str,
+        grant: BucketPolicyGrant,
+    }
+
     #[test]
     fn target_judgement_table() {
         let transient = Failure::retryable(Reason::AwsUnavailable, "slow down");
-        // (policy, HeadObject) -> (passed, reason, bucketPolicy)
-        let table = [
-            (
-                PolicyFinding::Granted,
-                Ok(()),
-                true,
-                "Verified",
-                BucketPolicyGrant::Granted,
-            ),
-            (
-                PolicyFinding::NotRequired,
-                Ok(()),
-                true,
-                "Verified",
-                BucketPolicyGrant::NotRequired,
-            ),
-            (
-                PolicyFinding::Undetermined("Condition".into()),
-                Ok(()),
-                true,
-                "Verified",
-                BucketPolicyGrant::Undetermined,
-            ),
-            (
-                PolicyFinding::NotChecked("no role".into()),
-                Ok(()),
-                true,
-                "Verified",
-                BucketPolicyGrant::NotChecked,
-            ),
-            (
-                PolicyFinding::NotGranted("add X".into()),
-                Ok(()),
-                false,
-                "BucketPolicyMissingGrant",
-                BucketPolicyGrant::NotGranted,
-            ),
-            (
-                PolicyFinding::NotGranted("add X".into()),
-                Err(denied()),
-                false,
-                "BucketPolicyMissingGrant",
-                BucketPolicyGrant::NotGranted,
-            ),
-            (
-                PolicyFinding::Granted,
-                Err(denied()),
-                false,
-                "NotReadableByTarget",
-                BucketPolicyGrant::Granted,
-            ),
-            (
-                PolicyFinding::Failed(transient.clone()),
-                Ok(()),
-                false,
-                "AwsUnavailable",
-                BucketPolicyGrant::NotChecked,
-            ),
-            (
-                PolicyFinding::Failed(transient),
-                Err(denied()),
-                false,
-                "NotReadableByTarget",
-                BucketPolicyGrant::NotChecked,
-            ),
+        let cases = [
+            Case {
+                policy: PolicyFinding::Granted,
+                head: Ok(()),
+                passed: true,
+                reason: "Verified",
+                grant: BucketPolicyGrant::Granted,
+            },
+            Case {
+                policy: PolicyFinding::NotRequired,
+                head: Ok(()),
+                passed: true,
+                reason: "Verified",
+                grant: BucketPolicyGrant::NotRequired,
+            },
+            Case {
+                policy: PolicyFinding::Undetermined("Condition".into()),
+                head: Ok(()),
+                passed: true,
+                reason: "Verified",
+                grant: BucketPolicyGrant::Undetermined,
+            },
+            Case {
+                policy: PolicyFinding::NotChecked("no role".into()),
+                head: Ok(()),
+                passed: true,
+                reason: "Verified",
+                grant: BucketPolicyGrant::NotChecked,
+            },
+            Case {
+                policy: PolicyFinding::NotGranted("add X".into()),
+                head: Ok(()),
+                passed: false,
+                reason: "BucketPolicyMissingGrant",
+                grant: BucketPolicyGrant::NotGranted,
+            },
+            Case {
+                policy: PolicyFinding::NotGranted("add X".into()),
+                head: Err(denied()),
+                passed: false,
+                reason: "BucketPolicyMissingGrant",
+                grant: BucketPolicyGrant::NotGranted,
+            },
+            Case {
+                policy: PolicyFinding::Granted,
+                head: Err(denied()),
+                passed: false,
+                reason: "NotReadableByTarget",
+                grant: BucketPolicyGrant::Granted,
+            },
+            Case {
+                policy: PolicyFinding::Failed(transient.clone()),
+                head: Ok(()),
+                passed: false,
+                reason: "AwsUnavailable",
+                grant: BucketPolicyGrant::NotChecked,
+            },
+            Case {
+                policy: PolicyFinding::Failed(transient),
+                head: Err(denied()),
+                passed: false,
+                reason: "NotReadableByTarget",
+                grant: BucketPolicyGrant::NotChecked,
+            },
         ];
-        for (i, (policy, head, passed, reason, grant)) in table.into_iter().enumerate() {
-            let c = TargetCheck::judge("prod", policy, head);
+        for (i, case) in cases.into_iter().enumerate() {
+            let c = TargetCheck::judge("prod", case.policy, case.head);
             let v = &c.verification;
             assert_eq!(
                 (v.passed, v.reason.as_str(), v.bucket_policy),
-                (passed, reason, grant),
-                "row {i}"
+                (case.passed, case.reason, case.grant),
+                "case {i}"
             );
-            assert_eq!(c.failure.is_none(), passed, "row {i}");
+            assert_eq!(c.failure.is_none(), case.passed, "case {i}");
         }
         let both = TargetCheck::judge("prod", PolicyFinding::NotGranted("add X".into()), Err(denied()));
         assert!(both.verification.message.contains("add X") && both.verification.message.contains("403"));

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
-use crate::access;
 use crate::access::target::{self, TargetAccess};
+use crate::access::{self, Admission};
 use crate::api::{RevisionSourceSpec, TargetAccount, TargetAccountRef};
 use crate::aws::AwsError;
 use crate::revision_source::digest::{TargetIdentity, verification_digest};
@@ -19,7 +19,7 @@ use crate::status::{Failure, Reason};
 
 /// Everything a poll needs from Kubernetes before it may call AWS.
 pub struct Access {
-    pub reader: Result<Reader, Failure>,
+    pub reader: Admission<Reader>,
     pub targets: Vec<Target>,
     pub inputs: VerificationInputs,
 }
@@ -49,43 +49,28 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
     let mut targets = Vec::with_capacity(spec.verify_for.len());
     let mut identities = Vec::with_capacity(spec.verify_for.len());
     for r in &spec.verify_for {
-        let access = match admitted_target(ctx, r, ns, &ns_labels).await? {
-            Ok(target) => {
-                admitted = true;
-                open_session(ctx, target, ns, region).await?
-            }
-            Err(refused) => Err(refused),
-        };
-        match access {
-            Ok(access) => {
-                identities.push(identity(&access.target));
-                targets.push(Ok(access));
-            }
-            Err((id, f)) => {
-                identities.push(id.unwrap_or_else(|| TargetIdentity {
-                    name: r.name.clone(),
-                    uid: None,
-                    generation: None,
-                }));
-                targets.push(Err((r.name.clone(), f)));
-            }
-        }
+        let used = use_target(ctx, r, ns, &ns_labels, region).await?;
+        admitted |= used.admits_namespace;
+        identities.push(used.identity.unwrap_or_else(|| TargetIdentity {
+            name: r.name.clone(),
+            uid: None,
+            generation: None,
+        }));
+        targets.push(match used.access {
+            Admission::Admitted(access) => Ok(access),
+            Admission::Refused(f) => Err((r.name.clone(), f)),
+        });
     }
     let (reader, reader_identity) = match &spec.read_as {
-        None if admitted => (Ok(Reader::Operator(ctx.sessions.own_s3(region))), None),
-        None => (Err(operator_not_permitted(spec, ns)), None),
+        None if admitted => (Admission::Admitted(Reader::Operator(ctx.sessions.own_s3(region))), None),
+        None => (Admission::Refused(operator_not_permitted(spec, ns)), None),
         Some(r) => {
-            let access = match admitted_target(ctx, r, ns, &ns_labels).await? {
-                Ok(target) => open_session(ctx, target, ns, region).await?,
-                Err(refused) => Err(refused),
+            let used = use_target(ctx, r, ns, &ns_labels, region).await?;
+            let reader = match used.access {
+                Admission::Admitted(access) => Admission::Admitted(Reader::Target(Box::new(access))),
+                Admission::Refused(f) => Admission::Refused(f),
             };
-            match access {
-                Ok(access) => {
-                    let id = identity(&access.target);
-                    (Ok(Reader::Target(Box::new(access))), Some(id))
-                }
-                Err((id, f)) => (Err(f), id),
-            }
+            (reader, used.identity)
         }
     };
     Ok(Access {
@@ -105,9 +90,6 @@ pub fn identity(target: &TargetAccount) -> TargetIdentity {
         generation: target.metadata.generation,
     }
 }
-
-/// A TargetAccount that cannot be used, and why; no AWS call is made for it.
-type Refused = (Option<TargetIdentity>, Failure);
 
 /// Without readAs the operator's own identity would read the bucket, but no
 /// verifyFor TargetAccount vouches for this namespace.
@@ -132,43 +114,54 @@ fn operator_not_permitted(spec: &RevisionSourceSpec, ns: &str) -> Failure {
     )
 }
 
-/// The TargetAccount, looked up and checked for this namespace.
-async fn admitted_target(
+/// A referenced TargetAccount as this poll may use it.
+struct Used {
+    /// What verification depends on; None when the TargetAccount is missing.
+    identity: Option<TargetIdentity>,
+    admits_namespace: bool,
+    access: Admission<TargetAccess>,
+}
+
+/// The TargetAccount, looked up, checked for this namespace and opened; no
+/// AWS call is made for a refused one.
+async fn use_target(
     ctx: &Context,
     r: &TargetAccountRef,
     ns: &str,
     ns_labels: &BTreeMap<String, String>,
-) -> Result<Result<TargetAccount, Refused>, Error> {
-    let target = match target::lookup(ctx, &r.name).await? {
-        Ok(target) => target,
-        Err(failure) => return Ok(Err((None, failure))),
-    };
-    if access::check_namespace(&target.spec, ns_labels).is_err() {
-        return Ok(Err((
-            Some(identity(&target)),
-            Failure::permanent(
-                Reason::TargetAccountNotPermitted,
-                format!(
-                    "TargetAccount {:?} does not permit namespace {ns:?} (not selected by its namespaceSelector); \
-                     ask a platform admin",
-                    r.name
-                ),
-            ),
-        )));
-    }
-    Ok(Ok(target))
-}
-
-/// The admitted TargetAccount's session, or why it cannot be opened.
-async fn open_session(
-    ctx: &Context,
-    target: TargetAccount,
-    ns: &str,
     bucket_region: Option<&str>,
-) -> Result<Result<TargetAccess, Refused>, Error> {
-    Ok(target::open(ctx, target, ns, bucket_region)
-        .await?
-        .map_err(|(target, failure)| (Some(identity(&target)), failure)))
+) -> Result<Used, Error> {
+    let target = match target::lookup(ctx, &r.name).await? {
+        Admission::Admitted(target) => target,
+        Admission::Refused(failure) => {
+            return Ok(Used {
+                identity: None,
+                admits_namespace: false,
+                access: Admission::Refused(failure),
+            });
+        }
+    };
+    let identity = Some(identity(&target));
+    if access::check_namespace(&target.spec, ns_labels).is_err() {
+        let failure = Failure::permanent(
+            Reason::TargetAccountNotPermitted,
+            format!(
+                "TargetAccount {:?} does not permit namespace {ns:?} (not selected by its namespaceSelector); \
+                 ask a platform admin",
+                r.name
+            ),
+        );
+        return Ok(Used {
+            identity,
+            admits_namespace: false,
+            access: Admission::Refused(failure),
+        });
+    }
+    Ok(Used {
+        identity,
+        admits_namespace: true,
+        access: target::open(ctx, target, ns, bucket_region).await?,
+    })
 }
 
 /// The identity that lists and reads the bucket.

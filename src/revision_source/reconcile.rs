@@ -12,10 +12,11 @@ use tracing::{info, instrument};
 
 use super::decide::{Observed, TargetCheck, decide, describe};
 use super::digest::revision_digest;
-use super::reader::{Access, gather};
+use super::reader::{Access, Reader, gather};
 use super::resolve::{Resolved, resolve};
 use super::schedule::{needs_verification, wait_before_poll};
 use super::verify::verify;
+use crate::access::Admission;
 use crate::api::{ResolvedRevision, RevisionSource, RevisionSourceStatus};
 use crate::runtime::reconcile::{conclude, requeue_with_jitter};
 use crate::runtime::{Context, Error, display_ref};
@@ -41,76 +42,97 @@ async fn poll(obj: &RevisionSource, ctx: &Context) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let previous = obj.status.clone().unwrap_or_default();
     let spec = &obj.spec;
-    let generation = obj.metadata.generation;
-    let interval = Duration::from_secs(u64::try_from(spec.interval.max(10)).unwrap_or(300));
-    let attempt = ctx.attempts(&uid).await;
-    let judge = |failure: Option<&Failure>, revision: Option<&ResolvedRevision>, checks: &[TargetCheck]| {
-        decide(&Observed {
-            suspend: spec.suspend,
-            interval,
-            failure,
-            revision,
-            checks,
-            retry_attempt: attempt,
-        })
+    let judge = Judge {
+        suspend: spec.suspend,
+        interval: Duration::from_secs(u64::try_from(spec.interval.max(10)).unwrap_or(300)),
+        attempt: ctx.attempts(&uid).await,
     };
     if spec.suspend {
-        let report = judge(None, None, &[]);
+        let report = judge.report(None, None, &[]);
         return finish(obj, ctx, &previous, Learned::default(), report).await;
     }
-
-    let Access {
-        reader,
-        targets,
-        inputs,
-    } = gather(ctx, spec, &ns).await?;
-    let digest_for = |revision_digest: &str| inputs.verification_digest(revision_digest, generation);
-    let all_usable = reader.is_ok() && targets.iter().all(Result::is_ok);
-    let unchanged = digest_for(previous.revision_digest.as_deref().unwrap_or_default());
-    if all_usable && let Some(wait) = wait_before_poll(&previous, generation, &unchanged, interval, Timestamp::now()) {
+    let access = gather(ctx, spec, &ns).await?;
+    let all_usable = matches!(access.reader, Admission::Admitted(_)) && access.targets.iter().all(Result::is_ok);
+    let generation = obj.metadata.generation;
+    let unchanged = access
+        .inputs
+        .verification_digest(previous.revision_digest.as_deref().unwrap_or_default(), generation);
+    if all_usable
+        && let Some(wait) = wait_before_poll(&previous, generation, &unchanged, judge.interval, Timestamp::now())
+    {
         tracing::debug!(wait_secs = wait.as_secs(), "looked recently; no AWS call");
         return Ok(requeue_with_jitter(wait));
     }
-    let reader = match reader {
-        Ok(r) => r,
-        Err(f) => {
-            let report = judge(Some(&f), None, &[]);
-            return finish(obj, ctx, &previous, Learned::default(), report).await;
-        }
+    let (learned, report) = match &access.reader {
+        Admission::Admitted(reader) => look(ctx, obj, &previous, reader, &access, &judge).await,
+        Admission::Refused(f) => (Learned::default(), judge.report(Some(f), None, &[])),
     };
+    ctx.note_attempt(&uid, report.backs_off).await;
+    finish(obj, ctx, &previous, learned, report).await
+}
 
+/// Turns what a poll found into its report.
+struct Judge {
+    suspend: bool,
+    interval: Duration,
+    attempt: u32,
+}
+
+impl Judge {
+    fn report(&self, failure: Option<&Failure>, revision: Option<&ResolvedRevision>, checks: &[TargetCheck]) -> Report {
+        decide(&Observed {
+            suspend: self.suspend,
+            interval: self.interval,
+            failure,
+            revision,
+            checks,
+            retry_attempt: self.attempt,
+        })
+    }
+}
+
+/// One look at S3 and, when their inputs changed (or some did not pass),
+/// the verifications of the resolved revision.
+async fn look(
+    ctx: &Context,
+    obj: &RevisionSource,
+    previous: &RevisionSourceStatus,
+    reader: &Reader,
+    access: &Access,
+    judge: &Judge,
+) -> (Learned, Report) {
     let mut learned = Learned {
         looked: true,
         ..Learned::default()
     };
-    let report = match resolve(spec, &reader, previous.revision.as_ref()).await {
+    let rev = match resolve(&obj.spec, reader, previous.revision.as_ref()).await {
+        Resolved::Found(rev) => rev,
         Resolved::Failed(f, err) => {
             if let Some(e) = err {
                 reader.forget_if_expired(ctx, &e).await;
             }
-            judge(Some(&f), None, &[])
-        }
-        Resolved::Found(rev) => {
-            let digest = digest_for(&revision_digest(&rev));
-            let checks = if needs_verification(&previous, &digest, Timestamp::now()) || !all_usable {
-                let checks = verify(ctx, &reader, &targets, &rev).await;
-                learned.verified = Some((checks.clone(), digest));
-                checks
-            } else {
-                previous
-                    .verifications
-                    .iter()
-                    .cloned()
-                    .map(TargetCheck::reused)
-                    .collect()
-            };
-            let report = judge(None, Some(&rev), &checks);
-            learned.revision = Some(rev);
-            report
+            return (learned, judge.report(Some(&f), None, &[]));
         }
     };
-    ctx.note_attempt(&uid, report.backs_off).await;
-    finish(obj, ctx, &previous, learned, report).await
+    let all_usable = access.targets.iter().all(Result::is_ok);
+    let digest = access
+        .inputs
+        .verification_digest(&revision_digest(&rev), obj.metadata.generation);
+    let checks = if needs_verification(previous, &digest, Timestamp::now()) || !all_usable {
+        let checks = verify(ctx, reader, &access.targets, &rev).await;
+        learned.verified = Some((checks.clone(), digest));
+        checks
+    } else {
+        previous
+            .verifications
+            .iter()
+            .cloned()
+            .map(TargetCheck::reused)
+            .collect()
+    };
+    let report = judge.report(None, Some(&rev), &checks);
+    learned.revision = Some(rev);
+    (learned, report)
 }
 
 /// Write status and Events, then schedule the next look.

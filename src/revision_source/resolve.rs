@@ -19,25 +19,11 @@ pub async fn resolve(spec: &RevisionSourceSpec, reader: &Reader, previous: Optio
     let bucket = &spec.s3.bucket;
     let (key, version) = match (&spec.s3.key, &spec.s3.prefix) {
         (Some(key), _) => (key.clone(), spec.s3.version_id.clone()),
-        (None, Some(prefix)) => {
-            let objects = match s3::list_objects(reader.s3(), bucket, prefix).await {
-                Ok(o) => o,
-                Err(e) => return failed(e, reader, bucket, &format!("s3://{bucket}/{prefix}")),
-            };
-            let selection = spec.effective_selection();
-            let Some(chosen) = select(&objects, prefix, selection) else {
-                return Resolved::Failed(no_candidate(bucket, prefix, selection, objects.len()), None);
-            };
-            if let Some(prev) = previous.filter(|p| same_object(p, bucket, chosen))
-                && let Some(bundle_type) = spec.bundle_type_for(&chosen.key)
-            {
-                return Resolved::Found(ResolvedRevision {
-                    bundle_type: bundle_type.as_aws_str().to_string(),
-                    ..prev.clone()
-                });
-            }
-            (chosen.key.clone(), None)
-        }
+        (None, Some(prefix)) => match choose(spec, reader, prefix, previous).await {
+            Chosen::Key(key) => (key, None),
+            Chosen::Unchanged(rev) => return Resolved::Found(rev),
+            Chosen::Failed(resolved) => return resolved,
+        },
         (None, None) => {
             return Resolved::Failed(
                 Failure::permanent(
@@ -77,6 +63,43 @@ pub async fn resolve(spec: &RevisionSourceSpec, reader: &Reader, previous: Optio
             failed(e, reader, bucket, &location)
         }
     }
+}
+
+/// The object chosen under a prefix.
+enum Chosen {
+    Key(String),
+    /// The same object as last time: no HeadObject needed.
+    Unchanged(ResolvedRevision),
+    Failed(Resolved),
+}
+
+async fn choose(
+    spec: &RevisionSourceSpec,
+    reader: &Reader,
+    prefix: &str,
+    previous: Option<&ResolvedRevision>,
+) -> Chosen {
+    let bucket = &spec.s3.bucket;
+    let objects = match s3::list_objects(reader.s3(), bucket, prefix).await {
+        Ok(o) => o,
+        Err(e) => return Chosen::Failed(failed(e, reader, bucket, &format!("s3://{bucket}/{prefix}"))),
+    };
+    let selection = spec.effective_selection();
+    let Some(chosen) = select(&objects, prefix, selection) else {
+        return Chosen::Failed(Resolved::Failed(
+            no_candidate(bucket, prefix, selection, objects.len()),
+            None,
+        ));
+    };
+    if let Some(prev) = previous.filter(|p| same_object(p, bucket, chosen))
+        && let Some(bundle_type) = spec.bundle_type_for(&chosen.key)
+    {
+        return Chosen::Unchanged(ResolvedRevision {
+            bundle_type: bundle_type.as_aws_str().to_string(),
+            ..prev.clone()
+        });
+    }
+    Chosen::Key(chosen.key.clone())
 }
 
 fn failed(e: crate::aws::AwsError, reader: &Reader, bucket: &str, location: &str) -> Resolved {

@@ -22,10 +22,13 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-    #[error("{0}")]
-    Aws(#[from] crate::aws::AwsError),
+    #[error("cleanup on deletion failed: {0}")]
+    Cleanup(String),
     #[error("object has no {0}")]
     MissingField(&'static str),
+    /// Something the code relies on did not hold: a bug, not bad input.
+    #[error("internal invariant broken: {0}")]
+    Invariant(&'static str),
 }
 
 /// Settings from the command line.

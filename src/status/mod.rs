@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::events::{Event, EventType};
 
+use crate::api::ConditionStatus;
 use crate::api::condition_type::{READY, RECONCILING, STALLED};
 
 /// The current time as the API server stores it (whole seconds). Comparing a
@@ -198,7 +199,7 @@ pub fn conditions(
         Health::Suspended => (false, false, false),
     };
     let make = |type_: &str, on: bool| {
-        let status = if on { "True" } else { "False" };
+        let status = ConditionStatus::of(on).as_str();
         let last_transition_time = previous
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -224,7 +225,7 @@ pub fn conditions(
 pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str) -> Option<Event> {
     let key = |cs: &[Condition]| {
         cs.iter()
-            .filter(|c| c.status == "True")
+            .filter(|c| ConditionStatus::True.is(c))
             .map(|c| (c.type_.clone(), c.reason.clone()))
             .collect::<Vec<_>>()
     };
@@ -233,7 +234,7 @@ pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str
         return None;
     }
     let (reason, message) = reason_of(next)?;
-    let stalled = next.iter().any(|c| c.type_ == STALLED && c.status == "True");
+    let stalled = next.iter().any(|c| c.type_ == STALLED && ConditionStatus::True.is(c));
     Some(Event {
         type_: if stalled { EventType::Warning } else { EventType::Normal },
         reason,

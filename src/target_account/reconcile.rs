@@ -8,47 +8,48 @@ use kube::runtime::controller::Action;
 use tracing::instrument;
 
 use super::decide::{Observed, decide};
-use crate::access::target;
+use crate::access::{Admission, target};
 use crate::api::TargetAccount;
 use crate::aws::sts;
 use crate::runtime::reconcile::conclude;
 use crate::runtime::{Context, Error};
+use crate::status;
 use crate::status::diagnosis::{Subject, diagnose};
-use crate::status::{self, Failure};
 
 #[instrument(skip_all, fields(target_account = %obj.name_any()))]
 pub async fn reconcile(obj: Arc<TargetAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let previous = obj.status.clone().unwrap_or_default();
     let outcome = assume_and_identify(&obj, &ctx).await?;
-    let attempt = ctx.note_attempt(&uid, matches!(&outcome, Err(f) if f.retryable)).await;
+    let transient = matches!(&outcome, Admission::Refused(f) if f.retryable);
+    let attempt = ctx.note_attempt(&uid, transient).await;
     let observed = match &outcome {
-        Ok(account) => Observed::Identified { account },
-        Err(failure) => Observed::Failed(failure),
+        Admission::Admitted(account) => Observed::Identified { account },
+        Admission::Refused(failure) => Observed::Failed(failure),
     };
     let (report, verified) = decide(&obj.spec.role_arn, obj.spec.account_id(), &observed, attempt);
     let mut next = previous.clone();
-    if verified {
-        next.account_id = outcome.ok();
+    if verified && let Admission::Admitted(account) = outcome {
+        next.account_id = Some(account);
         next.last_verified_time = Some(status::now());
     }
     conclude(&ctx, &*obj, &previous, next, &report, "Verify").await
 }
 
-/// Ok(account id) or the failure to report.
-async fn assume_and_identify(obj: &TargetAccount, ctx: &Context) -> Result<Result<String, Failure>, Error> {
+/// The account STS names, or the failure to report.
+async fn assume_and_identify(obj: &TargetAccount, ctx: &Context) -> Result<Admission<String>, Error> {
     let access = match target::open(ctx, obj.clone(), "verify", None).await? {
-        Ok(access) => access,
-        Err((_, failure)) => return Ok(Err(failure)),
+        Admission::Admitted(access) => access,
+        Admission::Refused(failure) => return Ok(Admission::Refused(failure)),
     };
     Ok(match sts::account_of(&access.clients.sts).await {
-        Ok(account) => Ok(account),
+        Ok(account) => Admission::Admitted(account),
         Err(e) => {
             access.forget_if_expired(ctx, &e).await;
             let subject = Subject::Role {
                 role_arn: &obj.spec.role_arn,
             };
-            Err(diagnose(&e, &subject))
+            Admission::Refused(diagnose(&e, &subject))
         }
     })
 }

@@ -24,7 +24,7 @@ async fn happy_path_update_and_one_assume_role_per_session() {
     assert_eq!(status.observed_generation, obj.metadata.generation);
     assert_eq!(status.account_id.as_deref(), Some("222222222222"));
     let current = status.current_deployment.clone().expect("current deployment");
-    assert_eq!(current.status.as_deref(), Some("Succeeded"));
+    assert_eq!(current.status.as_ref().map(|s| s.as_str()), Some("Succeeded"));
     assert_eq!(status.revision.as_ref().map(|r| r.key.as_str()), Some(V1));
     assert!(
         status.revision.as_ref().and_then(|r| r.version_id.as_ref()).is_some(),
@@ -88,7 +88,7 @@ async fn happy_path_update_and_one_assume_role_per_session() {
                 s.revision.as_ref().map(|r| r.key.as_str()) == Some(V1)
                     && s.current_deployment
                         .as_ref()
-                        .is_some_and(|c| c.id != v2_id && c.status.as_deref() == Some("Succeeded"))
+                        .is_some_and(|c| c.id != v2_id && c.status.as_ref().map(|s| s.as_str()) == Some("Succeeded"))
             })
     })
     .await;
@@ -422,7 +422,7 @@ async fn a_superseded_deployment_is_followed_to_its_end() {
     let history: Vec<(String, String, String)> = status
         .history
         .iter()
-        .map(|h| (h.deployment_id.clone(), h.status.clone(), h.revision_key.clone()))
+        .map(|h| (h.deployment_id.clone(), h.status.to_string(), h.revision_key.clone()))
         .collect();
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(
@@ -478,7 +478,7 @@ async fn a_deployment_replaced_by_hand_is_reported_and_can_be_redeployed() {
                 s.is_condition_true("Ready")
                     && s.current_deployment
                         .as_ref()
-                        .is_some_and(|c| c.id != ours && c.status.as_deref() == Some("Succeeded"))
+                        .is_some_and(|c| c.id != ours && c.status.as_ref().map(|s| s.as_str()) == Some("Succeeded"))
             })
     })
     .await;

@@ -412,7 +412,10 @@ impl TestCtx {
         let deployed = |o: &CrossAccountDeployment| {
             o.status.as_ref().is_some_and(|s| {
                 s.revision.as_ref().map(|r| r.key.as_str()) == Some(key)
-                    && s.current_deployment.as_ref().and_then(|c| c.status.as_deref()) == Some("Succeeded")
+                    && s.current_deployment
+                        .as_ref()
+                        .and_then(|c| c.status.as_ref().map(|s| s.as_str()))
+                        == Some("Succeeded")
                     && s.is_condition_true("Ready")
             })
         };
