@@ -21,3 +21,4 @@ crds:        ## regenerate crds/ from the Rust types (and the copies kustomize a
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	python3 scripts/fn-lengths.py

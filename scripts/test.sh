@@ -22,6 +22,9 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 
+step "no non-test function reaches 60 lines"
+python3 scripts/fn-lengths.py
+
 step "emulator tests (pytest)"
 PYTHONPATH=tests/emulator "$PYTHON" -m pytest -q -p no:cacheprovider tests/emulator
 

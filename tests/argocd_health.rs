@@ -4,6 +4,9 @@
 //! generation lag, and against the conditions the operator itself writes.
 //! The argocd-cm snippet in the chart README must carry the file verbatim.
 
+// A test that cannot unwrap has failed; its panic message says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mlua::{Lua, LuaOptions, LuaSerdeExt, SerializeOptions, StdLib, Table};
 use serde_json::{Value, json};
@@ -310,7 +313,7 @@ fn readme_snippet_carries_the_script_verbatim() {
         .expect("argocd-cm snippet in charts/crossdeploy/README.md")
         + "```yaml\n".len();
     let end = start + README[start..].find("```").expect("snippet closes");
-    let cm: Value = serde_yaml::from_str(&README[start..end]).expect("snippet is YAML");
+    let cm: Value = serde_norway::from_str(&README[start..end]).expect("snippet is YAML");
     assert_eq!(cm["metadata"]["name"], "argocd-cm");
     for kind in ["CrossAccountDeployment", "RevisionSource"] {
         let key = format!("resource.customizations.health.crossdeploy.io_{kind}");

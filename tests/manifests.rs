@@ -5,6 +5,9 @@
 //! listed in its kustomization, and versions and the image's uid agree.
 //! What the API server says about them is in tests/e2e/packaging.rs.
 
+// A test that cannot unwrap has failed; its panic message says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -17,13 +20,13 @@ fn read(rel: &str) -> String {
 }
 
 fn yaml(rel: &str) -> Value {
-    serde_yaml::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    serde_norway::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn yaml_docs(rel: &str) -> Vec<Value> {
     read(rel)
         .split("\n---")
-        .filter_map(|d| serde_yaml::from_str::<Value>(d).ok())
+        .filter_map(|d| serde_norway::from_str::<Value>(d).ok())
         .filter(|v| v.is_object())
         .collect()
 }

@@ -64,6 +64,28 @@ fn default_external_id_key() -> String {
     "externalId".into()
 }
 
+/// Implements [`HasConditions`] for a status with `conditions` and
+/// `observed_generation` fields.
+macro_rules! has_conditions {
+    ($status:ty) => {
+        impl $crate::api::HasConditions for $status {
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+
+            fn set_observed(
+                &mut self,
+                generation: Option<i64>,
+                conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+            ) {
+                self.observed_generation = generation;
+                self.conditions = conditions;
+            }
+        }
+    };
+}
+pub(crate) use has_conditions;
+
 /// Helpers every status with kstatus conditions shares.
 pub trait HasConditions {
     fn conditions(&self) -> &[Condition];

@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{HasConditions, TargetAccountRef};
+use super::TargetAccountRef;
 
 /// Desired CodeDeploy deployment of one revision into a deployment group of
 /// another AWS account.
@@ -311,16 +311,7 @@ pub struct CrossAccountDeploymentStatus {
     pub history: Vec<HistoryEntry>,
 }
 
-impl HasConditions for CrossAccountDeploymentStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-
-    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
-        self.observed_generation = generation;
-        self.conditions = conditions;
-    }
-}
+super::has_conditions!(CrossAccountDeploymentStatus);
 
 /// A revision as found in S3.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

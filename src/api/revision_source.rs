@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{BundleType, HasConditions, ResolvedRevision, TargetAccountRef};
+use super::{BundleType, ResolvedRevision, TargetAccountRef};
 
 /// Poll interval when `spec.interval` is omitted.
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 300;
@@ -159,16 +159,7 @@ pub struct RevisionSourceStatus {
     pub resolved_generation: Option<i64>,
 }
 
-impl HasConditions for RevisionSourceStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-
-    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
-        self.observed_generation = generation;
-        self.conditions = conditions;
-    }
-}
+super::has_conditions!(RevisionSourceStatus);
 
 /// Whether one TargetAccount can deploy the resolved revision.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{HasConditions, SecretKeyRef};
+use super::SecretKeyRef;
 
 /// An IAM role in another AWS account that crossdeploy may assume (guide step 3's
 /// cross-account role), and which namespaces may use it.
@@ -114,16 +114,7 @@ pub struct TargetAccountStatus {
     pub conditions: Vec<Condition>,
 }
 
-impl HasConditions for TargetAccountStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-
-    fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
-        self.observed_generation = generation;
-        self.conditions = conditions;
-    }
-}
+super::has_conditions!(TargetAccountStatus);
 
 impl TargetAccountSpec {
     /// Account id encoded in the role ARN (validated at admission).

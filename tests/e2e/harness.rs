@@ -42,7 +42,7 @@ pub async fn ensure_crds(client: &Client) {
             .split("\n---\n")
             .filter(|d| d.contains("kind: CustomResourceDefinition"))
         {
-            let crd: CustomResourceDefinition = serde_yaml::from_str(doc).expect("crd parses");
+            let crd: CustomResourceDefinition = serde_norway::from_str(doc).expect("crd parses");
             let name = crd.name_any();
             api.patch(
                 &name,

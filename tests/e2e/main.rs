@@ -3,6 +3,9 @@
 //! Each test owns a namespace, a TargetAccount and a deployment group, so the
 //! tests run in parallel.
 
+// A test that cannot unwrap has failed; its panic message says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod budget;
 mod deployment;
 mod env;

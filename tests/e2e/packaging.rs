@@ -89,7 +89,7 @@ pub fn run_ok(name: &str, args: &[&str], stdin: Option<&str>) -> String {
 
 /// The objects of a multi-document YAML stream.
 pub fn docs(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
+    serde_norway::Deserializer::from_str(text)
         .filter_map(|d| Value::deserialize(d).ok())
         .filter(Value::is_object)
         .collect()
@@ -97,7 +97,7 @@ pub fn docs(text: &str) -> Vec<Value> {
 
 fn to_yaml(objs: &[Value]) -> String {
     objs.iter()
-        .map(|o| serde_yaml::to_string(o).expect("yaml"))
+        .map(|o| serde_norway::to_string(o).expect("yaml"))
         .collect::<Vec<_>>()
         .join("---\n")
 }

@@ -52,7 +52,7 @@ fn install_operator_rbac(ctx: &TestCtx) -> String {
     assert_eq!(rbac.len(), RBAC_KINDS.len(), "deploy/ has one of each: {rbac:#?}");
     let yaml = rbac
         .iter()
-        .map(|o| serde_yaml::to_string(o).expect("yaml"))
+        .map(|o| serde_norway::to_string(o).expect("yaml"))
         .collect::<Vec<_>>()
         .join("---\n");
     run_ok("kubectl", &["apply", "--server-side", "-f", "-"], Some(&yaml));
@@ -77,7 +77,7 @@ async fn token_kubeconfig(ns: &str, sa: &str) -> (PathBuf, String) {
         .expect("token status")
         .token
         .expect("a token issued");
-    let admin: Value = serde_yaml::from_str(&std::fs::read_to_string(&env.kubeconfig).expect("admin kubeconfig"))
+    let admin: Value = serde_norway::from_str(&std::fs::read_to_string(&env.kubeconfig).expect("admin kubeconfig"))
         .expect("admin kubeconfig parses");
     let current = admin["current-context"].as_str().expect("current context");
     let cluster_name = admin["contexts"]
@@ -100,7 +100,7 @@ async fn token_kubeconfig(ns: &str, sa: &str) -> (PathBuf, String) {
         "current-context": user,
     });
     let path = env.work_dir.join(format!("kubeconfig-{ns}-{sa}"));
-    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("kubeconfig written");
+    std::fs::write(&path, serde_norway::to_string(&kubeconfig).expect("yaml")).expect("kubeconfig written");
     (path, token)
 }
 
@@ -316,7 +316,7 @@ async fn tenant_cannot_read_the_external_id_or_change_a_target_account() {
     ];
     let yaml = objs
         .iter()
-        .map(|o| serde_yaml::to_string(o).expect("yaml"))
+        .map(|o| serde_norway::to_string(o).expect("yaml"))
         .collect::<Vec<_>>()
         .join("---\n");
     run_ok("kubectl", &["apply", "--server-side", "-f", "-"], Some(&yaml));

@@ -557,7 +557,7 @@ async fn admission_rejects_malformed_sources() {
         ..Default::default()
     };
     for doc in text.split("\n---\n") {
-        let mut value: Value = serde_yaml::from_str(doc).expect("example parses");
+        let mut value: Value = serde_norway::from_str(doc).expect("example parses");
         value["metadata"]["namespace"] = json!(ctx.ns);
         match value["kind"].as_str() {
             Some("RevisionSource") => {
