@@ -11,5 +11,6 @@ mod leader;
 mod observability;
 mod packaging;
 mod rbac;
+mod real_clients;
 mod revision_source;
 mod smoke;
