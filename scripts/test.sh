@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 need cargo "install Rust (rustup)"
-need go "the control plane is built from the Kubernetes Go modules"
+need go "the control plane and the status checker are built from Go modules"
 need python3 "the AWS emulator (moto) runs on Python 3.11"
 
 t0=$SECONDS
@@ -13,8 +13,10 @@ step() { echo; echo "==> $* (+$((SECONDS - t0))s)"; }
 
 step "preparing the environment pieces (cached)"
 CONTROLPLANE="$(bash tests/controlplane/build.sh | tail -1)"
+STATUSCHECK="$(bash tests/statuscheck/build.sh | tail -1)"
 PYTHON="$(bash tests/emulator/setup-venv.sh | tail -1)"
 [[ -x "$CONTROLPLANE" ]] || die "control plane binary missing after build"
+[[ -x "$STATUSCHECK" ]] || die "status checker (kstatus, Argo CD, Flux) binary missing after build"
 [[ -x "$PYTHON" ]] || die "emulator venv missing after setup"
 
 step "cargo fmt --check"

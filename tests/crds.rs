@@ -75,3 +75,35 @@ fn deployment_printer_columns_match_the_guide_view() {
         ]
     );
 }
+
+/// Issue 17: an object the operator has not reconciled yet must not read as
+/// healthy. Every CRD defaults `status` to `{"observedGeneration": -1}` (the
+/// API server applies it when it reads an object without status); the e2e
+/// suite proves GET, LIST and WATCH show it and that kstatus, Flux and Argo
+/// CD then report the object as in progress.
+#[test]
+fn status_defaults_to_not_observed() {
+    for crd in crossdeploy::api::crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        for version in &crd.spec.versions {
+            let schema = serde_json::to_value(&version.schema).expect("schema serializes");
+            let status = &schema["openAPIV3Schema"]["properties"]["status"];
+            assert_eq!(
+                status["default"],
+                serde_json::json!({"observedGeneration": crossdeploy::api::NOT_OBSERVED_GENERATION}),
+                "{name}: status default"
+            );
+            assert_eq!(
+                status["properties"]["observedGeneration"]["type"], "integer",
+                "{name}: the default validates against the status schema"
+            );
+            assert!(
+                status["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("observedGeneration -1")),
+                "{name}: kubectl explain says what -1 means"
+            );
+        }
+    }
+    assert_eq!(crossdeploy::api::NOT_OBSERVED_GENERATION, -1);
+}

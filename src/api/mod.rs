@@ -11,15 +11,58 @@ pub use cross_account_deployment::*;
 pub use revision_source::*;
 pub use target_account::*;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{CustomResourceDefinition, JSON};
 use kube::CustomResourceExt;
 
+/// `status.observedGeneration` of an object the operator has not reconciled
+/// yet. The CRDs default `status` to `{"observedGeneration": -1}`: the API
+/// server fills it in whenever it reads an object without status from etcd
+/// (GET, LIST, WATCH, the create response), so an object nobody has observed
+/// reads as "generation 1, observed -1", which kstatus, Flux and Argo CD
+/// report as in progress. A status without observedGeneration would read as
+/// Current to kstatus. The operator's first status write replaces it.
+pub const NOT_OBSERVED_GENERATION: i64 = -1;
+
 /// All CRDs served by crossdeploy, in the order they should be applied.
-pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
-    vec![
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut crds = vec![
         TargetAccount::crd(),
         RevisionSource::crd(),
         CrossAccountDeployment::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        default_status_to_not_observed(crd);
+    }
+    crds
+}
+
+/// Gives the root `status` property the structural-schema default
+/// `{"observedGeneration": -1}` (see [`NOT_OBSERVED_GENERATION`]).
+fn default_status_to_not_observed(crd: &mut CustomResourceDefinition) {
+    for version in &mut crd.spec.versions {
+        let status = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"));
+        let Some(status) = status else {
+            continue;
+        };
+        status.default = Some(JSON(
+            serde_json::json!({ "observedGeneration": NOT_OBSERVED_GENERATION }),
+        ));
+        let description = status.description.take().unwrap_or_default();
+        status.description = Some(
+            format!(
+                "{description} Until the operator has reconciled the object, the API server shows \
+                 observedGeneration -1 here (a schema default), so that kstatus, Flux and Argo CD \
+                 read it as in progress rather than healthy."
+            )
+            .trim_start()
+            .to_string(),
+        );
+    }
 }
 
 /// The CRDs as one multi-document YAML stream (what `crossdeploy crds` prints

@@ -14,5 +14,6 @@ mod leader;
 mod observability;
 mod packaging;
 mod rbac;
+mod real_clients;
 mod revision_source;
 mod smoke;

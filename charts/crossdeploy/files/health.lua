@@ -1,4 +1,5 @@
--- Argo CD health for crossdeploy.io CrossAccountDeployment and RevisionSource,
+-- Argo CD health for the crossdeploy.io kinds (CrossAccountDeployment,
+-- RevisionSource, TargetAccount),
 -- read from the kstatus conditions the operator writes (Ready, Reconciling,
 -- Stalled) the way kstatus itself reads them: a status written for an older
 -- generation says nothing about the current spec, Stalled wins over
@@ -7,6 +8,9 @@
 -- the operator still reports a failure or finishes tracking a deployment it
 -- started, and hiding that behind "Suspended" would mislead.
 -- Argo CD runs Lua 5.1 (gopher-lua): no integer division, goto or bit ops.
+-- A script from argocd-cm gets only the base, table, package and a safe os
+-- library unless resource.customizations.useOpenLibs is set: no string or
+-- math functions (string.format would fail and turn the health Unknown).
 local hs = {}
 
 local function condition(conditions, kind)
@@ -50,7 +54,7 @@ local generation = obj.metadata and obj.metadata.generation
 local observed = status.observedGeneration
 if generation ~= nil and (observed == nil or observed < generation) then
   hs.status = "Progressing"
-  hs.message = "Waiting for the crossdeploy operator to observe generation " .. string.format("%d", generation)
+  hs.message = "Waiting for the crossdeploy operator to observe generation " .. tostring(generation)
   return hs
 end
 
