@@ -3,14 +3,17 @@
 //! status reader (tests/statuscheck), and the Kustomization snippets users
 //! paste from docs/health.md and the chart README must carry it unchanged.
 
-use serde_yaml::Value;
+// A test that cannot unwrap has failed; its panic message says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_norway::Value;
 
 const CHECKS: &str = include_str!("../charts/crossdeploy/files/flux-health-checks.yaml");
 const DOCS: &str = include_str!("../docs/health.md");
 const CHART_README: &str = include_str!("../charts/crossdeploy/README.md");
 
 fn checks() -> Value {
-    serde_yaml::from_str(CHECKS).expect("flux-health-checks.yaml is YAML")
+    serde_norway::from_str(CHECKS).expect("flux-health-checks.yaml is YAML")
 }
 
 /// The `spec.healthCheckExprs` of the Kustomization snippet in `doc`.
@@ -21,7 +24,7 @@ fn snippet(doc: &str, name: &str) -> Value {
         .unwrap_or_else(|| panic!("{name} has no Flux Kustomization snippet"))
         + "```yaml\n".len();
     let end = start + doc[start..].find("```").expect("snippet closes");
-    let kustomization: Value = serde_yaml::from_str(&doc[start..end]).expect("snippet is YAML");
+    let kustomization: Value = serde_norway::from_str(&doc[start..end]).expect("snippet is YAML");
     kustomization["spec"]["healthCheckExprs"].clone()
 }
 
