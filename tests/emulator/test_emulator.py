@@ -463,6 +463,60 @@ def test_deployment_lifecycle_succeeds(world):
     assert cd.get_deployment(deploymentId=dep2)["deploymentInfo"]["previousRevision"] == rev
 
 
+def fast_group(world: dict, **extra) -> str:
+    """A new group whose deployments finish within ~0.2 s."""
+    group = new_group(world, **extra)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.05, "completeAfterSeconds": 0.2})
+    return group
+
+
+def test_create_deployment_options_are_echoed_and_recorded(world):
+    group = fast_group(world)
+    session = f"opts-{uuid.uuid4().hex[:8]}"
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    alarms = {"enabled": True, "ignorePollAlarmFailure": True, "alarms": [{"name": "webapp-5xx"}]}
+    by_filters = {"tagFilters": [{"Key": "Name", "Value": "webapp-green", "Type": "KEY_AND_VALUE"}],
+                  "autoScalingGroups": ["webapp-asg"]}
+    by_tag_set = {"ec2TagSet": {"ec2TagSetList": [[{"Key": "tier", "Value": "web", "Type": "KEY_AND_VALUE"}]]}}
+    ids = []
+    for targets in (by_filters, by_tag_set):
+        dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                      revision=revision(world), overrideAlarmConfiguration=alarms,
+                                      updateOutdatedInstancesOnly=True, targetInstances=targets)["deploymentId"]
+        ids.append(dep_id)
+        info = wait_status(cd, dep_id, "Succeeded")
+        assert info["overrideAlarmConfiguration"] == alarms
+        assert info["updateOutdatedInstancesOnly"] is True
+        assert info["targetInstances"] == targets
+    for info, targets in zip(cd.batch_get_deployments(deploymentIds=ids)["deploymentsInfo"], (by_filters, by_tag_set)):
+        assert (info["overrideAlarmConfiguration"], info["targetInstances"]) == (alarms, targets)
+    _, calls = control(world, f"/calls?operation=CreateDeployment&principal_contains=/{session}")
+    assert [c["params"]["targetInstances"] for c in calls] == [by_filters, by_tag_set]
+    for c in calls:
+        assert c["params"]["overrideAlarmConfiguration"] == alarms
+        assert c["params"]["updateOutdatedInstancesOnly"] is True
+
+
+def test_deployment_and_group_shapes(world):
+    """No empty structs where AWS omits a field; the in-place default style; ASG names."""
+    group = fast_group(world, autoScalingGroups=["webapp-asg"])
+    cd = as_role(world, "deployer", "codedeploy")
+    info = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)["deploymentGroupInfo"]
+    assert info["deploymentStyle"] == {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}
+    assert [g["name"] for g in info["autoScalingGroups"]] == ["webapp-asg"]
+    assert info["autoScalingGroups"][0]["hook"].startswith("CodeDeploy-managed-automatic-launch-deployment-hook-")
+    for absent in ("alarmConfiguration", "blueGreenDeploymentConfiguration", "loadBalancerInfo", "ec2TagSet"):
+        assert absent not in info, absent
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["deploymentStyle"]["deploymentType"] == "IN_PLACE"
+    for absent in ("externalId", "additionalDeploymentStatusInfo", "relatedDeployments", "targetInstances",
+                   "overrideAlarmConfiguration", "blueGreenDeploymentConfiguration", "loadBalancerInfo"):
+        assert absent not in info, absent
+
+
 def test_second_deployment_while_active_is_refused(world):
     group = new_group(world)
     cd = as_role(world, "deployer", "codedeploy")

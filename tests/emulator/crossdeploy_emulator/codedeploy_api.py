@@ -20,8 +20,15 @@ What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
   becomes ``Stopped`` (errorInformation ``MANUAL_STOP``), optional rollback;
   ``DeploymentAlreadyCompletedException`` when it is not active;
 - responses: errorInformation/rollbackInfo/previousRevision filled when known and
-  omitted otherwise (an empty struct reads as "present" in the SDKs); GetDeploymentGroup
-  reports lastAttemptedDeployment, lastSuccessfulDeployment and targetRevision.
+  omitted otherwise (an empty struct reads as "present" in the SDKs), as are the other
+  fields moto answers with ``{}``/``""``/``[]``; ``deploymentStyle`` defaults to
+  IN_PLACE/WITHOUT_TRAFFIC_CONTROL as in AWS; GetDeploymentGroup reports
+  lastAttemptedDeployment, lastSuccessfulDeployment, targetRevision and its Auto Scaling
+  groups as ``[{name, hook}]`` (moto serializes its list of names as ``[{}]``).
+
+CreateDeployment's ``overrideAlarmConfiguration``, ``updateOutdatedInstancesOnly`` and
+``targetInstances`` are stored and echoed by moto already (DeploymentInfo carries all
+three); nothing to patch there beyond recording them (``counters``).
 """
 
 from __future__ import annotations
@@ -53,6 +60,28 @@ def _naive_utc(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return dt.datetime.fromtimestamp(value, dt.timezone.utc).replace(tzinfo=None)
     return value
+
+
+# AWS reports the in-place default when a group was created without a deploymentStyle.
+DEFAULT_DEPLOYMENT_STYLE = {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}
+
+
+def _deployment_style(group: Any) -> dict:
+    return {**DEFAULT_DEPLOYMENT_STYLE, **(group.deployment_style or {})}
+
+
+def _launch_hook_name(group: Any) -> str:
+    """Name of the lifecycle hook CodeDeploy puts on a group's Auto Scaling groups."""
+    return (f"CodeDeploy-managed-automatic-launch-deployment-hook-"
+            f"{group.deployment_group_name}-{group.deployment_group_id}")
+
+
+def _without_empty(info: dict) -> dict:
+    """Drop what moto fills with None, "", {} or [] for fields it does not model
+    (externalId, additionalDeploymentStatusInfo, relatedDeployments, alarmConfiguration,
+    ec2TagSet, ...): the SDKs read an empty struct or string as "present", AWS omits
+    them. Booleans and zero counts are kept."""
+    return {k: v for k, v in info.items() if v is not None and v != "" and v != {} and v != []}
 
 
 def install() -> None:
@@ -156,9 +185,8 @@ def install() -> None:
                 info[key] = value
             else:
                 info.pop(key, None)
-        if not info.get("externalId"):
-            info.pop("externalId", None)  # CloudFormation's id; "" would read as present
-        return {k: v for k, v in info.items() if v is not None}
+        info["deploymentStyle"] = _deployment_style(deployment.deployment_group)
+        return _without_empty(info)
 
     responses._deployment_info = _deployment_info
 
@@ -195,7 +223,13 @@ def install() -> None:
             info["targetRevision"] = attempted.revision
         else:
             info.pop("targetRevision", None)
-        return info
+        info["deploymentStyle"] = _deployment_style(group)
+        # moto keeps the names but the output shape is a list of AutoScalingGroup
+        # structures ({name, hook}); serialized as-is they come out as [{}].
+        info["autoScalingGroups"] = [
+            {"name": name, "hook": _launch_hook_name(group)} for name in group.auto_scaling_groups
+        ]
+        return _without_empty(info)
 
     responses._deployment_group_info = _deployment_group_info
 

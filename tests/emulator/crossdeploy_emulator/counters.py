@@ -42,6 +42,16 @@ _PARAM_WHITELIST = {
         "description",
         "includeOnlyStatuses",
         "autoRollbackEnabled",
+        # CreateDeployment options, so tests can see they reached the emulator
+        "autoRollbackConfiguration",
+        "fileExistsBehavior",
+        "overrideAlarmConfiguration",
+        "updateOutdatedInstancesOnly",
+        "targetInstances",
+        # ContinueDeployment, ListDeploymentTargets, BatchGetDeploymentTargets
+        "deploymentWaitType",
+        "targetFilters",
+        "targetIds",
     ),
     "iam": ("UserName", "RoleName", "PolicyArn"),
 }
