@@ -517,6 +517,49 @@ def test_deployment_and_group_shapes(world):
         assert absent not in info, absent
 
 
+def test_scale_out_and_auto_update_deployments(world):
+    group = fast_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    body = {"applicationName": "webapp", "deploymentGroupName": group}
+    status, answer = control(world, "/codedeploy/scale-out", body)
+    assert status == 409 and "no successful deployment" in answer["error"]
+    rev = revision(world)
+    user_dep = cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=rev)["deploymentId"]
+    status, answer = control(world, "/codedeploy/scale-out", body)
+    assert status == 409 and user_dep in answer["error"]  # the group is busy
+    wait_status(cd, user_dep, "Succeeded")
+
+    status, scale_out = control(world, "/codedeploy/scale-out", body)
+    assert status == 200 and scale_out["creator"] == "autoscaling" and scale_out["revision"] == rev
+    assert DEPLOYMENT_ID.match(scale_out["deploymentId"])
+    with pytest.raises(ClientError) as e:  # it occupies the group like any deployment
+        cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=rev)
+    assert error_of(e)[:2] == ("DeploymentLimitExceededException",
+                               f"The Deployment Group '{group}' already has an active Deployment "
+                               f"'{scale_out['deploymentId']}'")
+    info = wait_status(cd, scale_out["deploymentId"], "Succeeded")
+    assert info["creator"] == "autoscaling" and info["revision"] == rev
+    assert info["description"] == scale_out["description"] and "Auto Scaling" in info["description"]
+
+    status, update = control(world, "/codedeploy/agent-update", body)
+    assert status == 200 and update["creator"] == "CodeDeployAutoUpdate"
+    info = wait_status(cd, update["deploymentId"], "Succeeded")
+    root = scale_out["deploymentId"]  # the last successful deployment of the group
+    assert info["relatedDeployments"] == {"autoUpdateOutdatedInstancesRootDeploymentId": root}
+    batch = cd.batch_get_deployments(deploymentIds=[user_dep, root, update["deploymentId"]])["deploymentsInfo"]
+    assert {d["deploymentId"]: d["creator"] for d in batch} == {
+        user_dep: "user", root: "autoscaling", update["deploymentId"]: "CodeDeployAutoUpdate"}
+    root_info = next(d for d in batch if d["deploymentId"] == root)
+    assert root_info["relatedDeployments"]["autoUpdateOutdatedInstancesDeploymentIds"] == [update["deploymentId"]]
+    listed = cd.list_deployments(applicationName="webapp", deploymentGroupName=group)["deployments"]
+    assert set(listed) == {user_dep, root, update["deploymentId"]}
+
+    status, _ = control(world, "/codedeploy/scale-out", {**body, "creator": "CodeDeployAutoUpdate"})
+    assert status == 200  # the creator may also be chosen on either endpoint
+    assert control(world, "/codedeploy/scale-out", {**body, "creator": "user"})[0] == 400
+    assert control(world, "/codedeploy/scale-out", {**body, "deploymentGroupName": "nosuchgroup"})[0] == 404
+
+
 def test_second_deployment_while_active_is_refused(world):
     group = new_group(world)
     cd = as_role(world, "deployer", "codedeploy")
@@ -644,6 +687,12 @@ def test_failure_with_auto_rollback_starts_rollback(world):
     info = wait_status(cd, bad, "Failed", timeout=5)
     rb = wait_status(cd, info["rollbackInfo"]["rollbackDeploymentId"], "Succeeded", timeout=5)
     assert rb["revision"] == good
+    assert rb["creator"] == "codeDeployRollback"
+    assert rb["description"] == f"Rollback of deployment {bad}"
+    assert rb["rollbackInfo"]["rollbackTriggeringDeploymentId"] == bad
+    info = cd.get_deployment(deploymentId=bad)["deploymentInfo"]
+    assert info["rollbackInfo"]["rollbackDeploymentId"] == rb["deploymentId"]
+    assert info["creator"] == "user"
 
 
 def test_hold_then_complete_through_control_api(world):

@@ -13,8 +13,16 @@ and results depend only on the clock. A stop or a completion through the control
 Rollbacks like AWS: ``StopDeployment`` with ``autoRollbackEnabled=true``, or a failure
 when the deployment's autoRollbackConfiguration is enabled for ``DEPLOYMENT_FAILURE``,
 starts a deployment of the group's last successful revision (creator
-``codeDeployRollback``) and links both through ``rollbackInfo``. Rollback deployments
-always succeed (with the group's delays), whatever the group's mode.
+``codeDeployRollback``, description "Rollback of deployment d-...") and links both
+through ``rollbackInfo``.
+
+Fleet deployments (``start_fleet_deployment``, control API): CodeDeploy deploys the
+group's last successful revision by itself when Auto Scaling launches instances (creator
+``autoscaling``) or when it updates outdated instances after a deployment (creator
+``CodeDeployAutoUpdate``, linked to its root deployment through ``relatedDeployments``).
+
+Deployments CodeDeploy makes by itself always succeed (with the group's delays),
+whatever the group's mode, and occupy the group like any other.
 
 How this is wired into moto's API is in ``codedeploy_api``.
 """
@@ -67,8 +75,10 @@ class Plan:
     rollback_handled: bool = False
 
 
-def make_plan(behaviour: Behaviour, created: dt.datetime, *, rollback: bool = False) -> Plan:
-    mode = "succeed" if rollback else behaviour.mode
+def make_plan(behaviour: Behaviour, created: dt.datetime, *, always_succeed: bool = False) -> Plan:
+    """The plan of a deployment created at ``created`` under ``behaviour``. Deployments
+    CodeDeploy makes by itself (rollbacks, scale-out, auto-update) ``always_succeed``."""
+    mode = "succeed" if always_succeed else behaviour.mode
     return Plan(
         in_progress_at=created + dt.timedelta(seconds=behaviour.in_progress_after),
         complete_at=None
@@ -179,24 +189,18 @@ def start_rollback(backend: Any, triggering: Any, at: dt.datetime, now: dt.datet
             "previous successful revision exists for the deployment group."
         }
         return
-    # moto's own create_deployment, without the one-active-per-group check (the
-    # triggering deployment is already Stopped/Failed); set by codedeploy_api.install.
-    deployment_id = backend._xd_create_unchecked(
-        application_name=triggering.application_name,
-        deployment_group_name=triggering.deployment_group_name,
-        revision=revision,
-        deployment_config_name=triggering.deployment_config_name,
+    rollback = _create_internal(
+        backend,
+        triggering.application_name,
+        triggering.deployment_group_name,
+        revision,
+        creator="codeDeployRollback",
         description=f"Rollback of deployment {triggering.deployment_id}",
+        at=at,
+        deployment_config_name=triggering.deployment_config_name,
     )
-    rollback = backend.deployments[deployment_id]
-    rollback.creator = "codeDeployRollback"
-    rollback.create_time = at
+    deployment_id = rollback.deployment_id
     rollback._xd_previous_revision = triggering.revision
-    behaviour = BEHAVIOURS.get(
-        backend.account_id, triggering.application_name, triggering.deployment_group_name
-    )
-    rollback._xd_plan = make_plan(behaviour, at, rollback=True)
-    rollback._xd_plan.rollback_handled = True
     rollback._xd_plan.rollback_info = {
         "rollbackTriggeringDeploymentId": triggering.deployment_id,
         "rollbackMessage": f"Rollback of deployment {triggering.deployment_id}",
@@ -207,6 +211,93 @@ def start_rollback(backend: Any, triggering: Any, at: dt.datetime, now: dt.datet
         f"deployment {deployment_id}",
     }
     refresh(rollback, now)
+
+
+def _create_internal(
+    backend: Any,
+    application: str,
+    group: str,
+    revision: dict,
+    *,
+    creator: str,
+    description: str,
+    at: dt.datetime,
+    deployment_config_name: Optional[str] = None,
+) -> Any:
+    """A deployment CodeDeploy starts by itself (``creator`` other than ``user``): it
+    always succeeds, with the group's delays counted from ``at``."""
+    # moto's own create_deployment, without the one-active-per-group check (callers
+    # have made sure the group is free); set by codedeploy_api.install.
+    deployment_id = backend._xd_create_unchecked(
+        application_name=application,
+        deployment_group_name=group,
+        revision=revision,
+        deployment_config_name=deployment_config_name,
+        description=description,
+    )
+    deployment = backend.deployments[deployment_id]
+    deployment.creator = creator
+    deployment.create_time = at
+    behaviour = BEHAVIOURS.get(backend.account_id, application, group)
+    deployment._xd_plan = make_plan(behaviour, at, always_succeed=True)
+    deployment._xd_plan.rollback_handled = True
+    return deployment
+
+
+# AWS's DeploymentCreator values for deployments CodeDeploy starts on its own behalf
+# when the fleet changes (see start_fleet_deployment).
+FLEET_CREATORS = ("autoscaling", "CodeDeployAutoUpdate")
+
+
+class GroupBusy(Exception):
+    """The group cannot take the deployment now (control API answers 409)."""
+
+
+def start_fleet_deployment(backend: Any, application: str, group: str, creator: str) -> Any:
+    """Deploy the group's last successful revision the way CodeDeploy does when the
+    fleet changes: ``autoscaling`` (an Auto Scaling scale-out launched instances) or
+    ``CodeDeployAutoUpdate`` (a follow-on deployment that updates outdated instances).
+    Raises GroupBusy when the group has an active deployment or no successful one,
+    moto's Application/DeploymentGroupDoesNotExistException for unknown names."""
+    if creator not in FLEET_CREATORS:
+        raise ValueError(f"creator must be one of {FLEET_CREATORS}, got {creator!r}")
+    with LOCK:
+        now = utcnow()
+        refresh_all(backend, now)
+        backend.get_deployment_group(application, group)  # ...DoesNotExistException
+        deployments = _deployments_in_group(backend, application, group)
+        active = [d for d in deployments if d.status in ACTIVE_STATUSES]
+        if active:
+            raise GroupBusy(f"deployment group {group} has an active deployment "
+                            f"{active[0].deployment_id}")
+        succeeded = [d for d in deployments if d.status == "Succeeded"]
+        if not succeeded:
+            raise GroupBusy(f"deployment group {group} has no successful deployment to "
+                            "deploy to new instances")
+        root = max(succeeded, key=lambda d: d.complete_time or d.create_time)
+        if creator == "autoscaling":
+            description = (f"Deployment of the last successful revision to instances "
+                           f"launched by Auto Scaling in deployment group {group}")
+        else:
+            description = (f"Automatic update of outdated instances in deployment group "
+                           f"{group} to the revision of deployment {root.deployment_id}")
+        deployment = _create_internal(
+            backend, application, group, root.revision,
+            creator=creator, description=description, at=now,
+            deployment_config_name=root.deployment_config_name,
+        )
+        deployment._xd_previous_revision = root.revision
+        if creator == "CodeDeployAutoUpdate":
+            # API Reference, RelatedDeployments: both directions are reported.
+            deployment.related_deployments = {
+                "autoUpdateOutdatedInstancesRootDeploymentId": root.deployment_id
+            }
+            root.related_deployments = dict(root.related_deployments or {})
+            root.related_deployments.setdefault(
+                "autoUpdateOutdatedInstancesDeploymentIds", []
+            ).append(deployment.deployment_id)
+        refresh(deployment, now)
+        return deployment
 
 
 def stop_deployment(backend: Any, deployment_id: str, auto_rollback_enabled: bool) -> None:

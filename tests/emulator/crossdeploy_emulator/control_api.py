@@ -19,6 +19,11 @@ POST   /_crossdeploy/codedeploy/behaviour   set the behaviour of deployments cre
                                             afterwards in a group (or the default when no
                                             group is given)
 POST   /_crossdeploy/codedeploy/complete    finish an active (e.g. held) deployment
+POST   /_crossdeploy/codedeploy/scale-out   start an Auto Scaling scale-out deployment
+                                            (creator ``autoscaling``) of the group's last
+                                            successful revision; 409 when the group is
+                                            busy or has no successful deployment
+POST   /_crossdeploy/codedeploy/agent-update  the same with creator ``CodeDeployAutoUpdate``
 ====== ==================================== ==============================================
 
 Behaviour body: ``{"account", "applicationName", "deploymentGroupName", "mode":
@@ -27,6 +32,11 @@ Behaviour body: ``{"account", "applicationName", "deploymentGroupName", "mode":
 
 Complete body: ``{"account", "deploymentId", "status": "Succeeded"|"Failed",
 "errorCode", "errorMessage", "region"}``.
+
+Scale-out / agent-update body: ``{"account", "applicationName", "deploymentGroupName",
+"region", "creator": "autoscaling"|"CodeDeployAutoUpdate"}`` (creator defaults to the
+endpoint's); answer ``{"deploymentId", "status", "applicationName",
+"deploymentGroupName", "creator", "description", "revision"}``.
 """
 
 from __future__ import annotations
@@ -169,6 +179,37 @@ def _complete(environ: dict) -> Any:
     return _deployment_summary(deployment)
 
 
+def _fleet_deployment(environ: dict, default_creator: str) -> Any:
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    doc = _read_json(environ)
+    account = doc.get("account") or _production_account()
+    application_name = doc.get("applicationName")
+    group = doc.get("deploymentGroupName")
+    if not (application_name and group):
+        raise _BadRequest("applicationName and deploymentGroupName are required")
+    creator = doc.get("creator") or default_creator
+    backend = _codedeploy_backend(account, doc.get("region") or DEFAULT_REGION)
+    try:
+        deployment = codedeploy_lifecycle.start_fleet_deployment(
+            backend, application_name, group, creator
+        )
+    except ValueError as e:
+        raise _BadRequest(str(e))
+    except codedeploy_lifecycle.GroupBusy as e:
+        raise _BadRequest(str(e), 409)
+    except CodeDeployException as e:  # unknown application or group
+        raise _BadRequest(e.message, 404)
+    log.info("codedeploy: %s deployment %s in %s/%s/%s", creator, deployment.deployment_id,
+             account, application_name, group)
+    return {
+        **_deployment_summary(deployment),
+        "creator": deployment.creator,
+        "description": deployment.description,
+        "revision": deployment.revision,
+    }
+
+
 def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
     """The control API as a WSGI application."""
     method = environ.get("REQUEST_METHOD", "GET")
@@ -188,8 +229,14 @@ def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
             return _json_response(start_response, 200, _behaviour(method, environ))
         if route == "/codedeploy/complete" and method == "POST":
             return _json_response(start_response, 200, _complete(environ))
+        if route == "/codedeploy/scale-out" and method == "POST":
+            return _json_response(start_response, 200, _fleet_deployment(environ, "autoscaling"))
+        if route == "/codedeploy/agent-update" and method == "POST":
+            return _json_response(start_response, 200,
+                                  _fleet_deployment(environ, "CodeDeployAutoUpdate"))
         known = {"/health", "/world", "/calls", "/counters", "/reset-counters",
-                 "/codedeploy/behaviour", "/codedeploy/complete"}
+                 "/codedeploy/behaviour", "/codedeploy/complete", "/codedeploy/scale-out",
+                 "/codedeploy/agent-update"}
         if route in known:
             return _json_response(start_response, 405, {"error": f"{method} not allowed on {route}"})
         return _json_response(start_response, 404, {"error": f"no control endpoint {route}"})
