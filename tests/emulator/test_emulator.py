@@ -655,6 +655,111 @@ def test_stop_with_auto_rollback_redeploys_last_good_revision(world):
     assert rb["rollbackInfo"]["rollbackTriggeringDeploymentId"] == second
 
 
+BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+
+
+def blue_green_group(world: dict, action_on_timeout: str = "STOP_DEPLOYMENT") -> tuple[str, dict]:
+    config = {"deploymentReadyOption": {"actionOnTimeout": action_on_timeout, "waitTimeInMinutes": 60},
+              "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE",
+                                                            "terminationWaitTimeInMinutes": 5},
+              "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}}
+    group = fast_group(world, deploymentStyle=BLUE_GREEN, blueGreenDeploymentConfiguration=config,
+                       autoScalingGroups=["webapp-asg"],
+                       loadBalancerInfo={"targetGroupInfoList": [{"name": "webapp-tg"}]})
+    return group, config
+
+
+def statuses_until(cd, deployment_id: str, final: tuple = ("Succeeded", "Failed", "Stopped"),
+                   timeout: float = 5.0) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in final:
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"{deployment_id}: no final status, saw {seen}")
+
+
+def test_blue_green_waits_in_ready_until_continue(world):
+    group, config = blue_green_group(world)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.05, "completeAfterSeconds": 0.6})
+    cd = as_role(world, "deployer", "codedeploy")
+    info = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)["deploymentGroupInfo"]
+    assert info["deploymentStyle"] == BLUE_GREEN and info["blueGreenDeploymentConfiguration"] == config
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    info = wait_status(cd, dep_id, "Ready")
+    assert info["deploymentOverview"]["Ready"] == 1 and info["deploymentOverview"]["InProgress"] == 0
+    assert "completeTime" not in info and "startTime" in info
+    assert info["deploymentStyle"] == BLUE_GREEN and info["blueGreenDeploymentConfiguration"] == config
+    time.sleep(0.7)  # well past the group's completion delay: it waits
+    assert cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"] == "Ready"
+    with pytest.raises(ClientError) as e:  # Ready is active: the group is occupied
+        cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=revision(world))
+    assert error_of(e)[0] == "DeploymentLimitExceededException"
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId=dep_id, deploymentWaitType="TERMINATION_WAIT")
+    assert error_of(e)[0] == "InvalidDeploymentWaitTypeException"
+
+    assert cd.continue_deployment(deploymentId=dep_id, deploymentWaitType="READY_WAIT")["ResponseMetadata"][
+        "HTTPStatusCode"] == 200
+    seen = statuses_until(cd, dep_id)  # rerouting takes as long as the install (0.55 s)
+    assert seen == ["InProgress", "Succeeded"], seen
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["deploymentOverview"]["Succeeded"] == 1 and "completeTime" in info
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId=dep_id)
+    assert error_of(e)[0] == "DeploymentAlreadyCompletedException"
+
+
+def test_blue_green_continue_errors_and_stop_from_ready(world):
+    group, _ = blue_green_group(world)
+    session = f"bg-{uuid.uuid4().hex[:6]}"
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId="d-NOSUCHDEP")
+    assert error_of(e)[0] == "DeploymentDoesNotExistException"
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.3, "completeAfterSeconds": 0.6})
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:  # Created, not yet Ready
+        cd.continue_deployment(deploymentId=dep_id)
+    code, message, status = error_of(e)
+    assert (code, status) == ("DeploymentIsNotInReadyStateException", 400) and dep_id in message
+    with pytest.raises(ClientError) as e:  # the role without CodeDeploy rights
+        as_role(world, "noCodeDeploy", "codedeploy").continue_deployment(deploymentId=dep_id)
+    assert error_of(e)[0] == "AccessDeniedException"
+    assert "codedeploy:ContinueDeployment" in error_of(e)[1]
+    wait_status(cd, dep_id, "Ready")
+    cd.stop_deployment(deploymentId=dep_id)  # StopDeployment works from Ready
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["status"] == "Stopped" and info["errorInformation"]["code"] == "MANUAL_STOP"
+    _, calls = control(world, f"/calls?operation=ContinueDeployment&principal_contains=/{session}")
+    assert [c["outcome"] for c in calls] == ["DeploymentDoesNotExistException",
+                                             "DeploymentIsNotInReadyStateException"]
+
+    in_place = fast_group(world)
+    held = cd.create_deployment(applicationName="webapp", deploymentGroupName=in_place,
+                                revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId=held)
+    assert error_of(e)[0] == "UnsupportedActionForDeploymentTypeException"
+
+
+def test_blue_green_with_continue_deployment_does_not_wait(world):
+    group, _ = blue_green_group(world, "CONTINUE_DEPLOYMENT")
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    seen = statuses_until(cd, dep_id)
+    assert "Ready" not in seen and seen[-1] == "Succeeded", seen
+
+
 def test_fail_behaviour(world):
     group = new_group(world)
     status, body = control(world, "/codedeploy/behaviour", {

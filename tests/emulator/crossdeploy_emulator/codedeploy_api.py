@@ -19,6 +19,9 @@ What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
 - StopDeployment (new): ``{"status": "Pending", "statusMessage"}``, the deployment
   becomes ``Stopped`` (errorInformation ``MANUAL_STOP``), optional rollback;
   ``DeploymentAlreadyCompletedException`` when it is not active;
+- ContinueDeployment (new): a blue/green deployment in ``Ready`` reroutes traffic and
+  completes (``codedeploy_lifecycle.continue_deployment``); authorized like every action
+  (``codedeploy:ContinueDeployment``, moto's IAM check runs before any action method);
 - responses: errorInformation/rollbackInfo/previousRevision filled when known and
   omitted otherwise (an empty struct reads as "present" in the SDKs), as are the other
   fields moto answers with ``{}``/``""``/``[]``; ``deploymentStyle`` defaults to
@@ -43,11 +46,13 @@ from .codedeploy_lifecycle import (
     Plan,
     _deployments_in_group,
     _last_successful_revision,
+    continue_deployment,
     make_plan,
     new_deployment_id,
     refresh,
     refresh_all,
     stop_deployment,
+    style_of,
     utcnow,
 )
 
@@ -91,7 +96,7 @@ def install() -> None:
         return
     from moto.codedeploy import models, responses
     from moto.codedeploy.exceptions import CodeDeployException
-    from moto.core.responses import ActionResult
+    from moto.core.responses import ActionResult, EmptyResult
 
     # Ids like AWS: create_deployment builds models.DeploymentInfo by module name.
     class DeploymentInfo(models.DeploymentInfo):
@@ -134,7 +139,8 @@ def install() -> None:
                 self, application_name, deployment_group_name, before=deployment
             )
             behaviour = BEHAVIOURS.get(self.account_id, application_name, deployment_group_name)
-            deployment._xd_plan = make_plan(behaviour, deployment.create_time)
+            deployment._xd_plan = make_plan(behaviour, deployment.create_time,
+                                            style=style_of(group))
             refresh(deployment, now)
             return deployment_id
 
@@ -243,4 +249,12 @@ def install() -> None:
 
     stop_deployment_response.__name__ = "stop_deployment"
     responses.CodeDeployResponse.stop_deployment = stop_deployment_response
+
+    def continue_deployment_response(self: Any) -> Any:
+        continue_deployment(self.codedeploy_backend, self._get_param("deploymentId"),
+                            self._get_param("deploymentWaitType"))
+        return EmptyResult()
+
+    continue_deployment_response.__name__ = "continue_deployment"
+    responses.CodeDeployResponse.continue_deployment = continue_deployment_response
     _installed = True

@@ -5,7 +5,12 @@ an all-zero deploymentOverview).
 
 Here each deployment gets a ``Plan`` when it is created (from the group's
 ``codedeploy_behaviour``): ``Created -> InProgress -> Succeeded | Failed`` at fixed
-times, or ``hold`` (no completion). Status, times and overview are computed *lazily from
+times, or ``hold`` (no completion). In a blue/green group whose
+deploymentReadyOption.actionOnTimeout is ``STOP_DEPLOYMENT`` a successful install
+becomes ``Ready`` (replacement instances ready, traffic not rerouted) instead, and stays
+there until ``ContinueDeployment`` (``continue_deployment``), then ``InProgress`` while
+traffic is rerouted (as long as the install took) and ``Succeeded``; ``StopDeployment``
+works from Ready too. ``CONTINUE_DEPLOYMENT`` groups do not wait. Status, times and overview are computed *lazily from
 the timestamps* whenever a deployment is read (``refresh``), so there is no timer thread
 and results depend only on the clock. A stop or a completion through the control API
 "forces" the final state at that moment.
@@ -70,14 +75,45 @@ class Plan:
     outcome: str  # "Succeeded" | "Failed"
     error: Optional[dict]
     instance_count: int
+    # Blue/green: the replacement fleet is installed between in_progress_at and
+    # complete_at. With ready_wait (deploymentReadyOption STOP_DEPLOYMENT) a successful
+    # install then waits in Ready until ContinueDeployment; traffic rerouting takes
+    # reroute_seconds from that moment.
+    blue_green: bool = False
+    ready_wait: bool = False
+    reroute_seconds: float = 0.0
+    continued_at: Optional[dt.datetime] = None
     forced: Optional[tuple[str, dt.datetime, Optional[dict]]] = None
     rollback_info: dict = field(default_factory=dict)
     rollback_handled: bool = False
 
 
-def make_plan(behaviour: Behaviour, created: dt.datetime, *, always_succeed: bool = False) -> Plan:
+@dataclass(frozen=True)
+class Style:
+    """What a deployment takes from its group's deploymentStyle and
+    blueGreenDeploymentConfiguration."""
+
+    blue_green: bool = False
+    ready_wait: bool = False
+
+
+def style_of(group: Any) -> Style:
+    """BLUE_GREEN groups; those whose deploymentReadyOption.actionOnTimeout is
+    STOP_DEPLOYMENT wait in Ready for ContinueDeployment (API Reference,
+    DeploymentReadyOption)."""
+    style = getattr(group, "deployment_style", None) or {}
+    if style.get("deploymentType") != "BLUE_GREEN":
+        return Style()
+    config = getattr(group, "blue_green_deployment_configuration", None) or {}
+    ready_option = config.get("deploymentReadyOption") or {}
+    return Style(blue_green=True, ready_wait=ready_option.get("actionOnTimeout") == "STOP_DEPLOYMENT")
+
+
+def make_plan(behaviour: Behaviour, created: dt.datetime, *, always_succeed: bool = False,
+              style: Style = Style()) -> Plan:
     """The plan of a deployment created at ``created`` under ``behaviour``. Deployments
-    CodeDeploy makes by itself (rollbacks, scale-out, auto-update) ``always_succeed``."""
+    CodeDeploy makes by itself (rollbacks, scale-out, auto-update) ``always_succeed``
+    and never wait in Ready."""
     mode = "succeed" if always_succeed else behaviour.mode
     return Plan(
         in_progress_at=created + dt.timedelta(seconds=behaviour.in_progress_after),
@@ -89,6 +125,9 @@ def make_plan(behaviour: Behaviour, created: dt.datetime, *, always_succeed: boo
         if mode == "fail"
         else None,
         instance_count=behaviour.instance_count,
+        blue_green=style.blue_green,
+        ready_wait=style.ready_wait and not always_succeed,
+        reroute_seconds=behaviour.complete_after - behaviour.in_progress_after,
     )
 
 
@@ -97,6 +136,7 @@ def _overview(status: str, count: int) -> dict:
     bucket = {
         "Created": "Pending",
         "InProgress": "InProgress",
+        "Ready": "Ready",
         "Succeeded": "Succeeded",
         "Failed": "Failed",
         "Stopped": "Skipped",
@@ -105,20 +145,29 @@ def _overview(status: str, count: int) -> dict:
     return overview
 
 
+def _planned_state(plan: Plan, now: dt.datetime) -> tuple[str, Optional[dt.datetime], Optional[dict]]:
+    """(status, completeTime, errorInformation) the plan gives at ``now``."""
+    if plan.forced is not None and now >= plan.forced[1]:
+        return plan.forced
+    if plan.complete_at is None or now < plan.complete_at:
+        return ("InProgress" if now >= plan.in_progress_at else "Created"), None, None
+    if not (plan.ready_wait and plan.outcome == "Succeeded"):
+        return plan.outcome, plan.complete_at, plan.error
+    # blue/green, replacement fleet installed: Ready until continued, then rerouting
+    if plan.continued_at is None:
+        return "Ready", None, None
+    done = plan.continued_at + dt.timedelta(seconds=plan.reroute_seconds)
+    if now >= done:
+        return "Succeeded", done, None
+    return "InProgress", None, None
+
+
 def refresh(deployment: Any, now: dt.datetime) -> None:
     """Recompute status/times/overview of one deployment from its plan (idempotent)."""
     plan: Optional[Plan] = getattr(deployment, "_xd_plan", None)
     if plan is None:
         return
-    if plan.forced is not None and now >= plan.forced[1]:
-        status, end, error = plan.forced
-    elif plan.complete_at is not None and now >= plan.complete_at:
-        status, end, error = plan.outcome, plan.complete_at, plan.error
-    elif now >= plan.in_progress_at:
-        status, end, error = "InProgress", None, None
-    else:
-        status, end, error = "Created", None, None
-
+    status, end, error = _planned_state(plan, now)
     started = plan.in_progress_at <= (end or now)
     if started:
         start = plan.in_progress_at
@@ -239,7 +288,8 @@ def _create_internal(
     deployment.creator = creator
     deployment.create_time = at
     behaviour = BEHAVIOURS.get(backend.account_id, application, group)
-    deployment._xd_plan = make_plan(behaviour, at, always_succeed=True)
+    deployment._xd_plan = make_plan(behaviour, at, always_succeed=True,
+                                    style=style_of(deployment.deployment_group))
     deployment._xd_plan.rollback_handled = True
     return deployment
 
@@ -319,6 +369,47 @@ def stop_deployment(backend: Any, deployment_id: str, auto_rollback_enabled: boo
             start_rollback(backend, deployment, now, now)
         else:
             plan.rollback_handled = True
+
+
+READY_WAIT = "READY_WAIT"
+TERMINATION_WAIT = "TERMINATION_WAIT"
+
+
+def continue_deployment(backend: Any, deployment_id: str, wait_type: Optional[str]) -> None:
+    """ContinueDeployment: a blue/green deployment waiting in Ready starts rerouting
+    traffic now. Errors as the API Reference lists them for ContinueDeployment."""
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    wait_type = wait_type or READY_WAIT
+    with LOCK:
+        now = utcnow()
+        refresh_all(backend, now)
+        deployment = backend.get_deployment(deployment_id)  # DeploymentDoesNotExistException
+        if wait_type not in (READY_WAIT, TERMINATION_WAIT):
+            raise CodeDeployException("InvalidDeploymentWaitTypeException",
+                                      f"The wait type {wait_type} is invalid.")
+        if deployment.status not in ACTIVE_STATUSES:
+            raise CodeDeployException("DeploymentAlreadyCompletedException",
+                                      f"Deployment {deployment_id} has already completed")
+        plan: Plan = deployment._xd_plan
+        if not plan.blue_green:
+            raise CodeDeployException(
+                "UnsupportedActionForDeploymentTypeException",
+                f"Deployment {deployment_id} is an in-place deployment; ContinueDeployment "
+                "applies to blue/green deployments only.")
+        if wait_type == TERMINATION_WAIT:
+            # The emulator has no termination wait: blue instances go when traffic is
+            # rerouted, so no deployment is ever waiting for it.
+            raise CodeDeployException(
+                "InvalidDeploymentWaitTypeException",
+                f"Deployment {deployment_id} is not waiting for the termination of its "
+                "original instances.")
+        if deployment.status != "Ready":
+            raise CodeDeployException(
+                "DeploymentIsNotInReadyStateException",
+                f"Deployment {deployment_id} is in {deployment.status} state, not Ready.")
+        plan.continued_at = now
+        refresh(deployment, now)
 
 
 def force_complete(
