@@ -800,6 +800,135 @@ def test_failure_with_auto_rollback_starts_rollback(world):
     assert info["creator"] == "user"
 
 
+TARGET_ID = re.compile(r"^i-[0-9a-f]{17}$")
+
+
+def all_target_ids(cd, deployment_id: str, **kwargs) -> list[str]:
+    ids, token, pages = [], None, 0
+    while True:
+        page = cd.list_deployment_targets(deploymentId=deployment_id, **kwargs,
+                                          **({"nextToken": token} if token else {}))
+        ids += page["targetIds"]
+        pages += 1
+        token = page.get("nextToken")
+        if not token:
+            return ids
+
+
+def test_failed_deployment_targets(world):
+    group = new_group(world)
+    status, body = control(world, "/codedeploy/behaviour", {
+        "applicationName": "webapp", "deploymentGroupName": group, "mode": "fail",
+        "inProgressAfterSeconds": 0.3, "completeAfterSeconds": 0.5, "instanceCount": 26,
+        "failedInstances": 3})
+    assert status == 200 and body["behaviour"]["failedLifecycleEvent"] == "ApplicationStart"
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:
+        cd.list_deployment_targets(deploymentId=dep_id)
+    assert error_of(e)[0] == "DeploymentNotStartedException"
+    info = wait_status(cd, dep_id, "Failed")
+    assert info["deploymentOverview"] == {"Pending": 0, "InProgress": 0, "Succeeded": 23, "Failed": 3,
+                                          "Skipped": 0, "Ready": 0}
+
+    first = cd.list_deployment_targets(deploymentId=dep_id)
+    assert len(first["targetIds"]) == 10 and first["nextToken"]
+    ids = all_target_ids(cd, dep_id)
+    assert len(ids) == len(set(ids)) == 26 and all(TARGET_ID.match(i) for i in ids), ids
+    assert ids == all_target_ids(cd, dep_id)  # stable
+    failed = all_target_ids(cd, dep_id, targetFilters={"TargetStatus": ["Failed"]})
+    succeeded = all_target_ids(cd, dep_id, targetFilters={"TargetStatus": ["Succeeded"]})
+    assert (len(failed), len(succeeded)) == (3, 23) and set(failed) | set(succeeded) == set(ids)
+
+    targets = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=failed)["deploymentTargets"]
+    assert [t["instanceTarget"]["targetId"] for t in targets] == failed
+    for t in targets:
+        assert t["deploymentTargetType"] == "InstanceTarget"
+        target = t["instanceTarget"]
+        assert target["status"] == "Failed" and target["deploymentId"] == dep_id
+        assert target["targetArn"] == f"arn:aws:ec2:us-east-1:222222222222:instance/{target['targetId']}"
+        assert "instanceLabel" not in target
+        events = target["lifecycleEvents"]
+        assert [(e["lifecycleEventName"], e["status"]) for e in events] == [
+            ("ApplicationStop", "Succeeded"), ("DownloadBundle", "Succeeded"), ("BeforeInstall", "Succeeded"),
+            ("Install", "Succeeded"), ("AfterInstall", "Succeeded"), ("ApplicationStart", "Failed"),
+            ("ValidateService", "Skipped")]
+        diagnostics = events[5]["diagnostics"]
+        assert diagnostics["errorCode"] == "ScriptFailed" and diagnostics["scriptName"] == "scripts/start.sh"
+        assert diagnostics["message"] == ("Script at specified location: scripts/start.sh run as user root "
+                                          "failed with exit code 1")
+        assert "AWS_SECRET_ACCESS_KEY=AKIA" in diagnostics["logTail"]
+        assert "password=hunter2" in diagnostics["logTail"] and diagnostics["logTail"].count("\n") >= 3
+        assert events[0]["diagnostics"]["errorCode"] == "Success" and "diagnostics" not in events[6]
+        assert events[0]["startTime"] <= events[5]["endTime"] <= target["lastUpdatedAt"]
+        assert info["startTime"] <= events[0]["startTime"] and target["lastUpdatedAt"] <= info["completeTime"]
+    ok = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=succeeded[:2])["deploymentTargets"]
+    for t in ok:
+        assert t["instanceTarget"]["status"] == "Succeeded"
+        assert {e["status"] for e in t["instanceTarget"]["lifecycleEvents"]} == {"Succeeded"}
+
+    for call, code in (
+        (lambda: cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids),
+         "DeploymentTargetListSizeExceededException"),
+        (lambda: cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=["i-00000000000000000"]),
+         "DeploymentTargetDoesNotExistException"),
+        (lambda: cd.batch_get_deployment_targets(deploymentId="d-NOSUCHDEP", targetIds=ids[:1]),
+         "DeploymentDoesNotExistException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, nextToken="bogus"), "InvalidNextTokenException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, targetFilters={"Bogus": ["x"]}),
+         "InvalidTargetFilterNameException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, targetFilters={"TargetStatus": ["Broken"]}),
+         "InvalidInstanceStatusException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, targetFilters={"ServerInstanceLabel": ["Green"]}),
+         "InvalidDeploymentInstanceTypeException"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e)[0] == code
+    assert len(cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids[:25])
+               ["deploymentTargets"]) == 25  # 25 ids is the limit
+
+
+def test_targets_follow_the_behaviour_and_blue_green(world):
+    group = fast_group(world)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "mode": "fail", "instanceCount": 2,
+                                             "failedLifecycleEvent": "BeforeInstall"})
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    assert wait_status(cd, dep_id, "Failed")["deploymentOverview"]["Failed"] == 2  # "all" by default
+    ids = all_target_ids(cd, dep_id)
+    for t in cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids)["deploymentTargets"]:
+        events = {e["lifecycleEventName"]: e for e in t["instanceTarget"]["lifecycleEvents"]}
+        assert events["BeforeInstall"]["diagnostics"]["scriptName"] == "scripts/before_install.sh"
+        assert [events[n]["status"] for n in ("DownloadBundle", "BeforeInstall", "Install")] == [
+            "Succeeded", "Failed", "Skipped"]
+    assert control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                                    "failedLifecycleEvent": "Reboot"})[0] == 400
+
+    bg, _ = blue_green_group(world)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": bg,
+                                             "instanceCount": 3})
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=bg,
+                                  revision=revision(world))["deploymentId"]
+    assert wait_status(cd, dep_id, "Ready")["deploymentOverview"]["Ready"] == 3
+    ids = all_target_ids(cd, dep_id, targetFilters={"ServerInstanceLabel": ["Green"], "TargetStatus": ["Ready"]})
+    assert len(ids) == 3
+    assert all_target_ids(cd, dep_id, targetFilters={"ServerInstanceLabel": ["Blue"]}) == []
+    target = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids[:1])["deploymentTargets"][0]
+    target = target["instanceTarget"]
+    assert target["instanceLabel"] == "Green" and target["status"] == "Ready"
+    statuses = [(e["lifecycleEventName"], e["status"]) for e in target["lifecycleEvents"]]
+    assert statuses[-4:] == [("ValidateService", "Succeeded"), ("BeforeAllowTraffic", "Pending"),
+                             ("AllowTraffic", "Pending"), ("AfterAllowTraffic", "Pending")]
+    cd.continue_deployment(deploymentId=dep_id)
+    wait_status(cd, dep_id, "Succeeded")
+    target = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids)["deploymentTargets"][0]
+    assert {e["status"] for e in target["instanceTarget"]["lifecycleEvents"]} == {"Succeeded"}
+
+
 def test_hold_then_complete_through_control_api(world):
     group = new_group(world)
     control(world, "/codedeploy/behaviour", {"account": "222222222222", "applicationName": "webapp",

@@ -13,6 +13,7 @@ Modules, one concern each:
 - ``s3_policy``            gap (b): cross-account S3 access needs a bucket-policy grant
 - ``codedeploy_behaviour`` gap (c): per-group succeed/fail/hold + delays (control API)
 - ``codedeploy_lifecycle`` gap (c): status/times/rollbacks/blue-green Ready, computed lazily
+- ``codedeploy_targets``   gap (c): instance targets, lifecycle events (List/BatchGetDeploymentTargets)
 - ``codedeploy_api``       gap (c): ids, one active deployment per group, Stop/ContinueDeployment, shapes
 - ``protocol_errors``      auth errors of JSON services (CodeDeploy) as JSON, not moto's XML
 - ``counters``             record of every AWS call (for ``/_crossdeploy/calls`` and counters)

@@ -19,6 +19,8 @@ What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
 - StopDeployment (new): ``{"status": "Pending", "statusMessage"}``, the deployment
   becomes ``Stopped`` (errorInformation ``MANUAL_STOP``), optional rollback;
   ``DeploymentAlreadyCompletedException`` when it is not active;
+- ListDeploymentTargets / BatchGetDeploymentTargets (new): instance targets with
+  lifecycle events and diagnostics (``codedeploy_targets``);
 - ContinueDeployment (new): a blue/green deployment in ``Ready`` reroutes traffic and
   completes (``codedeploy_lifecycle.continue_deployment``); authorized like every action
   (``codedeploy:ContinueDeployment``, moto's IAM check runs before any action method);
@@ -39,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Optional
 
+from . import codedeploy_targets
 from .codedeploy_behaviour import BEHAVIOURS
 from .codedeploy_lifecycle import (
     ACTIVE_STATUSES,
@@ -257,4 +260,25 @@ def install() -> None:
 
     continue_deployment_response.__name__ = "continue_deployment"
     responses.CodeDeployResponse.continue_deployment = continue_deployment_response
+
+    def list_deployment_targets_response(self: Any) -> Any:
+        target_ids, next_token = codedeploy_targets.list_deployment_targets(
+            self.codedeploy_backend, self._get_param("deploymentId"),
+            self._get_param("nextToken"), self._get_param("targetFilters"))
+        result: dict = {"targetIds": target_ids}
+        if next_token:
+            result["nextToken"] = next_token
+        return ActionResult(result)
+
+    list_deployment_targets_response.__name__ = "list_deployment_targets"
+    responses.CodeDeployResponse.list_deployment_targets = list_deployment_targets_response
+
+    def batch_get_deployment_targets_response(self: Any) -> Any:
+        targets = codedeploy_targets.batch_get_deployment_targets(
+            self.codedeploy_backend, self._get_param("deploymentId"),
+            self._get_param("targetIds"))
+        return ActionResult({"deploymentTargets": targets})
+
+    batch_get_deployment_targets_response.__name__ = "batch_get_deployment_targets"
+    responses.CodeDeployResponse.batch_get_deployment_targets = batch_get_deployment_targets_response
     _installed = True

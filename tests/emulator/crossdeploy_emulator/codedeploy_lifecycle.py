@@ -75,6 +75,8 @@ class Plan:
     outcome: str  # "Succeeded" | "Failed"
     error: Optional[dict]
     instance_count: int
+    failed_instances: int  # how many instances fail when the deployment ends Failed
+    failed_event: str  # at which lifecycle event they fail
     # Blue/green: the replacement fleet is installed between in_progress_at and
     # complete_at. With ready_wait (deploymentReadyOption STOP_DEPLOYMENT) a successful
     # install then waits in Ready until ContinueDeployment; traffic rerouting takes
@@ -125,23 +127,43 @@ def make_plan(behaviour: Behaviour, created: dt.datetime, *, always_succeed: boo
         if mode == "fail"
         else None,
         instance_count=behaviour.instance_count,
+        failed_instances=behaviour.instance_count
+        if behaviour.failed_instances is None
+        else min(behaviour.failed_instances, behaviour.instance_count),
+        failed_event=behaviour.failed_lifecycle_event,
         blue_green=style.blue_green,
         ready_wait=style.ready_wait and not always_succeed,
         reroute_seconds=behaviour.complete_after - behaviour.in_progress_after,
     )
 
 
-def _overview(status: str, count: int) -> dict:
+# Status of every instance while the deployment as a whole has a given status.
+_INSTANCE_STATUS = {
+    "Created": "Pending",
+    "Queued": "Pending",
+    "InProgress": "InProgress",
+    "Baking": "InProgress",
+    "Ready": "Ready",
+    "Succeeded": "Succeeded",
+    "Stopped": "Skipped",
+}
+
+
+def instance_statuses(status: str, plan: Plan) -> list[str]:
+    """Target status of each instance (by index) of a deployment in ``status``: all
+    the same, except that a Failed deployment's first ``failed_instances`` failed and
+    the others succeeded. deploymentOverview and the deployment targets both come from
+    here, so they always agree."""
+    if status == "Failed":
+        failed = plan.failed_instances
+        return ["Failed"] * failed + ["Succeeded"] * (plan.instance_count - failed)
+    return [_INSTANCE_STATUS.get(status, "Pending")] * plan.instance_count
+
+
+def _overview(status: str, plan: Plan) -> dict:
     overview = {k: 0 for k in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")}
-    bucket = {
-        "Created": "Pending",
-        "InProgress": "InProgress",
-        "Ready": "Ready",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-        "Stopped": "Skipped",
-    }.get(status, "Pending")
-    overview[bucket] = count
+    for instance_status in instance_statuses(status, plan):
+        overview[instance_status] += 1
     return overview
 
 
@@ -178,7 +200,7 @@ def refresh(deployment: Any, now: dt.datetime) -> None:
     deployment.status = status
     deployment.start_time = start
     deployment.complete_time = end
-    deployment.deployment_overview = _overview(status, plan.instance_count)
+    deployment.deployment_overview = _overview(status, plan)
     deployment._xd_error = error
 
 

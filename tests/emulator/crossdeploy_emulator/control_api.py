@@ -28,7 +28,8 @@ POST   /_crossdeploy/codedeploy/agent-update  the same with creator ``CodeDeploy
 
 Behaviour body: ``{"account", "applicationName", "deploymentGroupName", "mode":
 "succeed"|"fail"|"hold", "errorCode", "errorMessage", "inProgressAfterSeconds",
-"completeAfterSeconds", "instanceCount"}`` — omitted fields keep their current value.
+"completeAfterSeconds", "instanceCount", "failedInstances": n|"all",
+"failedLifecycleEvent"}`` — omitted fields keep their current value.
 
 Complete body: ``{"account", "deploymentId", "status": "Succeeded"|"Failed",
 "errorCode", "errorMessage", "region"}``.
