@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -32,7 +33,9 @@ from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
-CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"},
+# One attempt per call: botocore's "max_attempts" counts retries, "total_max_attempts"
+# all attempts (an injected fault must reach the test, not be retried away).
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"},
                        s3={"addressing_style": "path"})
 
 
@@ -119,7 +122,8 @@ def as_role(world: dict, role_key: str, service: str, session: str | None = None
 
 
 def error_of(excinfo) -> tuple[str, str, int]:
-    err = excinfo.value.response
+    """(code, message, HTTP status) of a ClientError or of pytest.raises' excinfo."""
+    err = getattr(excinfo, "value", excinfo).response
     return (err["Error"].get("Code"), err["Error"].get("Message", ""),
             err["ResponseMetadata"]["HTTPStatusCode"])
 
@@ -1046,6 +1050,164 @@ def test_control_api_errors(world):
     assert control(world, "/codedeploy/complete", {"deploymentId": "d-NOSUCHDEP"})[0] == 404
     status, body = control(world, "/codedeploy/behaviour?applicationName=webapp&deploymentGroupName=webapp-prod")
     assert status == 200 and body["behaviour"]["mode"] == "succeed"
+
+
+# --------------------------------------------------------------------------- fault injection
+
+
+def add_faults(world: dict, *rules: dict) -> list[dict]:
+    status, body = control(world, "/faults", {"rules": list(rules)})
+    assert status == 200, body
+    return body["rules"]
+
+
+def fault_state(world: dict, rule_id: str) -> dict:
+    return next(r for r in control(world, "/faults")[1]["rules"] if r["id"] == rule_id)
+
+
+def test_fault_throttle_is_seeded_and_scoped(world):
+    session = f"thr-{uuid.uuid4().hex[:6]}"
+    (rule,) = add_faults(world, {"service": "codedeploy", "operation": "GetApplication",
+                                 "principal_contains": f"/{session}", "effect": "throttle",
+                                 "probability": 0.3, "seed": 7})
+    assert rule["id"].startswith("f-") and rule["fired"] == 0
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    other = as_role(world, "deployer", "codedeploy")
+    outcomes = []
+    for _ in range(40):
+        other.get_application(applicationName="webapp")  # another session: never faulted
+        try:
+            cd.get_application(applicationName="webapp")
+            outcomes.append(False)
+        except ClientError as e:
+            assert error_of(e) == ("ThrottlingException", "Rate exceeded", 400)
+            outcomes.append(True)
+    rng = random.Random(7)
+    assert outcomes == [rng.random() < 0.3 for _ in range(40)]  # the rule's own seeded PRNG
+    assert 0 < sum(outcomes) < 40
+    state = fault_state(world, rule["id"])
+    assert (state["matched"], state["fired"]) == (40, sum(outcomes))
+    _, calls = control(world, f"/calls?operation=GetApplication&principal_contains=/{session}")
+    assert [c["outcome"] != "ok" for c in calls] == outcomes
+    assert all(c["injected"] is True and c["outcome"] == "ThrottlingException" and c["httpStatus"] == 400
+               for c in calls if c["outcome"] != "ok")
+    assert all("injected" not in c for c in calls if c["outcome"] == "ok")
+    assert control(world, f"/faults/{rule['id']}", method="DELETE") == (200, {"cleared": 1})
+    cd.get_application(applicationName="webapp")
+    assert control(world, f"/faults/{rule['id']}", method="DELETE")[0] == 404
+
+
+def test_fault_errors_in_each_protocol(world):
+    session = f"err-{uuid.uuid4().hex[:6]}"
+    creds = assume(world, "deployer", session=session)["Credentials"]
+    s3 = client(world, "s3", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    cd = client(world, "codedeploy", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    sts = client(world, "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    mine = {"principal_contains": f"/{session}"}
+    bucket = world["buckets"]["revisions"]["name"]
+    cases = [
+        ("sts", "GetCallerIdentity", {"effect": "throttle"}, lambda: sts.get_caller_identity(),
+         ("Throttling", 400)),
+        ("sts", "GetCallerIdentity", {"effect": "expiredToken"}, lambda: sts.get_caller_identity(),
+         ("ExpiredToken", 403)),
+        ("sts", "GetCallerIdentity", {"effect": "error5xx"}, lambda: sts.get_caller_identity(),
+         ("InternalFailure", 500)),
+        ("sts", "GetCallerIdentity", {"effect": "error5xx", "httpStatus": 503}, lambda: sts.get_caller_identity(),
+         ("ServiceUnavailable", 503)),
+        ("codedeploy", "GetApplication", {"effect": "expiredToken"},
+         lambda: cd.get_application(applicationName="webapp"), ("ExpiredTokenException", 400)),
+        ("codedeploy", "GetApplication", {"effect": "error5xx"},
+         lambda: cd.get_application(applicationName="webapp"), ("InternalFailure", 500)),
+        ("codedeploy", "GetApplication", {"effect": "error5xx", "httpStatus": 503},
+         lambda: cd.get_application(applicationName="webapp"), ("ServiceUnavailable", 503)),
+        ("s3", "GetObject", {"effect": "throttle"}, lambda: s3.get_object(Bucket=bucket, Key=KEY1),
+         ("SlowDown", 503)),
+        ("s3", "GetObject", {"effect": "expiredToken"}, lambda: s3.get_object(Bucket=bucket, Key=KEY1),
+         ("ExpiredToken", 400)),
+        ("s3", "GetObject", {"effect": "error5xx"}, lambda: s3.get_object(Bucket=bucket, Key=KEY1),
+         ("InternalError", 500)),
+        ("s3", "HeadObject", {"effect": "throttle"}, lambda: s3.head_object(Bucket=bucket, Key=KEY1),
+         ("503", 503)),  # HEAD: status only, like S3
+        # botocore takes a bodiless 400 on HeadObject for a wrong region and tries again
+        # once (after a HeadBucket): fault both attempts
+        ("s3", "HeadObject", {"effect": "expiredToken", "count": 2},
+         lambda: s3.head_object(Bucket=bucket, Key=KEY1), ("400", 400)),
+    ]
+    for service, operation, effect, call, (code, status) in cases:
+        (rule,) = add_faults(world, {"service": service, "operation": operation, "count": 1, **mine, **effect})
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (error_of(e)[0], error_of(e)[2]) == (code, status), (service, operation, effect)
+        call()  # count reached: the next call is answered normally
+        assert fault_state(world, rule["id"])["fired"] == rule["count"]
+        control(world, f"/faults/{rule['id']}", method="DELETE")
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    injected = [(c["service"], c["operation"], c["outcome"]) for c in calls if c.get("injected")]
+    assert [o for *_, o in injected] == ["Throttling", "ExpiredToken", "InternalFailure", "ServiceUnavailable",
+                                         "ExpiredTokenException", "InternalFailure", "ServiceUnavailable",
+                                         "SlowDown", "ExpiredToken", "InternalError", "SlowDown", "ExpiredToken",
+                                         "ExpiredToken"]
+
+
+def test_fault_next_n_calls_sdk_retries_and_no_side_effect(world):
+    group = fast_group(world)
+    session = f"n-{uuid.uuid4().hex[:6]}"
+    creds = assume(world, "deployer", session=session)["Credentials"]
+    retrying = boto3.client("codedeploy", endpoint_url=world["endpoint"], region_name=world["region"],
+                            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds["SessionToken"],
+                            config=Config(retries={"total_max_attempts": 3, "mode": "standard"}))
+    mine = {"service": "codedeploy", "principal_contains": f"/{session}"}
+    rules = add_faults(world, {**mine, "operation": "CreateDeployment", "effect": "error5xx", "count": 2},
+                       {**mine, "operation": "GetDeployment", "effect": "throttle", "count": 2})
+    # botocore classifies both as retryable: two injected failures, then the real answer
+    dep_id = retrying.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                        revision=revision(world))["deploymentId"]
+    assert retrying.get_deployment(deploymentId=dep_id)["deploymentInfo"]["creator"] == "user"
+    listed = retrying.list_deployments(applicationName="webapp", deploymentGroupName=group)["deployments"]
+    assert listed == [dep_id]  # the faulted CreateDeployment attempts created nothing
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    assert [(c["operation"], c["outcome"]) for c in calls] == [
+        ("CreateDeployment", "InternalFailure"), ("CreateDeployment", "InternalFailure"),
+        ("CreateDeployment", "ok"),
+        ("GetDeployment", "ThrottlingException"), ("GetDeployment", "ThrottlingException"),
+        ("GetDeployment", "ok"), ("ListDeployments", "ok")]
+    for rule in rules:
+        assert fault_state(world, rule["id"])["fired"] == 2
+        control(world, f"/faults/{rule['id']}", method="DELETE")
+
+
+def test_fault_latency_and_control_api(world):
+    session = f"lat-{uuid.uuid4().hex[:6]}"
+    (rule,) = add_faults(world, {"service": "codedeploy", "principal_contains": f"/{session}",
+                                 "latencySeconds": 0.4})
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    started = time.monotonic()
+    assert cd.get_application(applicationName="webapp")["application"]["applicationName"] == "webapp"
+    assert time.monotonic() - started >= 0.4
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    assert calls[-1]["outcome"] == "ok" and calls[-1]["injectedLatencySeconds"] == 0.4
+    assert "injected" not in calls[-1]
+    assert fault_state(world, rule["id"])["latencySeconds"] == 0.4
+
+    for bad in ({"effect": "throttle"},  # unscoped
+                {"service": "s3", "effect": "explode"},
+                {"service": "s3"},  # no effect, no latency
+                {"service": "s3", "effect": "throttle", "probability": 2},
+                {"service": "s3", "effect": "throttle", "httpStatus": 503},
+                {"service": "s3", "effect": "error5xx", "httpStatus": 502},
+                {"service": "s3", "effect": "throttle", "colour": "red"},
+                {"service": "s3", "effect": "throttle", "id": rule["id"]}):
+        status, body = control(world, "/faults", {"rules": [bad]})
+        assert status == 400, (bad, body)
+    status, body = control(world, "/faults", {"service": "s3", "operation": "NoSuchOperation", "effect": "throttle",
+                                              "id": "single"})
+    assert status == 200 and body["rules"][0]["id"] == "single"  # one rule as the body
+    assert {r["id"] for r in control(world, "/faults")[1]["rules"]} >= {rule["id"], "single"}
+    assert control(world, "/faults", {"rules": []})[1]["cleared"] >= 2  # clears every rule
+    assert control(world, "/faults") == (200, {"rules": []})
+    add_faults(world, {"service": "s3", "operation": "NoSuchOperation", "effect": "throttle"})
+    assert control(world, "/faults", method="DELETE") == (200, {"cleared": 1})
 
 
 # --------------------------------------------------------------------------- policy evaluator (no server)

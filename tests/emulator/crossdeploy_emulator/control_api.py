@@ -24,6 +24,11 @@ POST   /_crossdeploy/codedeploy/scale-out   start an Auto Scaling scale-out depl
                                             successful revision; 409 when the group is
                                             busy or has no successful deployment
 POST   /_crossdeploy/codedeploy/agent-update  the same with creator ``CodeDeployAutoUpdate``
+GET    /_crossdeploy/faults                 ``{"rules": [...]}`` with how often each matched
+                                            and fired
+POST   /_crossdeploy/faults                 add fault rules (``faults``); an empty list
+                                            clears them all
+DELETE /_crossdeploy/faults[/{id}]          clear all rules, or one
 ====== ==================================== ==============================================
 
 Behaviour body: ``{"account", "applicationName", "deploymentGroupName", "mode":
@@ -46,7 +51,7 @@ import json
 import logging
 from typing import Any, Callable, Iterable, Optional
 
-from . import CONTROL_PREFIX, codedeploy_behaviour, codedeploy_lifecycle
+from . import CONTROL_PREFIX, codedeploy_behaviour, codedeploy_lifecycle, faults
 from .counters import CALLS
 
 log = logging.getLogger(__name__)
@@ -78,18 +83,22 @@ def _json_response(start_response: Callable, status: int, payload: Any) -> Itera
     return [body]
 
 
-def _read_json(environ: dict) -> dict:
+def _read_json_any(environ: dict) -> Any:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     raw = environ["wsgi.input"].read(length) if length else b""
-    if not raw.strip():
-        return {}
     try:
-        doc = json.loads(raw)
+        return json.loads(raw) if raw.strip() else None
     except ValueError as e:
         raise _BadRequest(f"body is not JSON: {e}")
+
+
+def _read_json(environ: dict) -> dict:
+    doc = _read_json_any(environ)
+    if doc is None:
+        return {}
     if not isinstance(doc, dict):
         raise _BadRequest("body must be a JSON object")
     return doc
@@ -211,6 +220,33 @@ def _fleet_deployment(environ: dict, default_creator: str) -> Any:
     }
 
 
+def _faults(method: str, route: str, environ: dict) -> Any:
+    rule_id = route[len("/faults/"):] if route.startswith("/faults/") else None
+    if method == "GET" and rule_id is None:
+        return {"rules": faults.RULES.list()}
+    if method == "DELETE":
+        cleared = faults.RULES.clear(rule_id)
+        if rule_id is not None and not cleared:
+            raise _BadRequest(f"no fault rule {rule_id}", 404)
+        return {"cleared": cleared}
+    if method == "POST" and rule_id is None:
+        doc = _read_json_any(environ)
+        rules = doc.get("rules") if isinstance(doc, dict) and "rules" in doc else doc
+        if isinstance(rules, dict):
+            rules = [rules]  # a single rule
+        if not isinstance(rules, list):
+            raise _BadRequest('body must be {"rules": [...]}, a list of rules or one rule')
+        if not rules:
+            return {"cleared": faults.RULES.clear()}
+        try:
+            added = faults.RULES.add(rules)
+        except (ValueError, TypeError) as e:
+            raise _BadRequest(str(e))
+        log.info("fault rules added: %s", ", ".join(r.id for r in added))
+        return {"rules": [r.to_json() for r in added]}
+    raise _BadRequest(f"{method} not allowed on {route}", 405)
+
+
 def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
     """The control API as a WSGI application."""
     method = environ.get("REQUEST_METHOD", "GET")
@@ -235,6 +271,8 @@ def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if route == "/codedeploy/agent-update" and method == "POST":
             return _json_response(start_response, 200,
                                   _fleet_deployment(environ, "CodeDeployAutoUpdate"))
+        if route == "/faults" or route.startswith("/faults/"):
+            return _json_response(start_response, 200, _faults(method, route, environ))
         known = {"/health", "/world", "/calls", "/counters", "/reset-counters",
                  "/codedeploy/behaviour", "/codedeploy/complete", "/codedeploy/scale-out",
                  "/codedeploy/agent-update"}
