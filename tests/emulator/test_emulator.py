@@ -181,9 +181,10 @@ def test_startup_line_describes_the_world(world):
     assert set(world["identities"]) == {"operator", "devAdmin", "prodAdmin"}
     assert world["identities"]["operator"]["arn"] == "arn:aws:iam::111111111111:user/crossdeploy-operator"
     assert world["roles"]["deployer"] == "arn:aws:iam::222222222222:role/CrossDeployDeployer"
-    for bucket in ("revisions", "revisionsNoGrant"):
+    for bucket in ("revisions", "revisionsNoGrant", "revisionsRoleGrant", "revisionsConditional"):
         objs = world["buckets"][bucket]["objects"]
-        assert set(objs) == {"webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"}
+        kms = {"webapp/webapp-kms-1.0.0.zip"} if bucket == "revisions" else set()
+        assert set(objs) == {"webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"} | kms
         assert all(o["versionId"] for o in objs.values())
     assert world["codedeploy"]["applicationName"] == "webapp"
     assert world["codedeploy"]["deploymentGroupName"] == "webapp-prod"
@@ -345,10 +346,51 @@ def test_deployer_reads_granted_bucket(world):
                          VersionId=bucket["objects"][KEY1]["versionId"])["Body"].read()
     assert "appspec.yml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
     listed = s3.list_objects_v2(Bucket=bucket["name"], Prefix="webapp/")
-    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"]
+    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip",
+                                                      "webapp/webapp-kms-1.0.0.zip"]
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket["name"])["Policy"])
     assert policy["Statement"][0]["Sid"] == "Cross-account permissions"
     s3.head_bucket(Bucket=bucket["name"])
+
+
+def test_sse_kms_revision(world):
+    bucket = world["buckets"]["revisions"]
+    facts = bucket["objects"]["webapp/webapp-kms-1.0.0.zip"]
+    assert facts["serverSideEncryption"] == "aws:kms"
+    assert facts["sseKmsKeyId"].startswith("arn:aws:kms:us-east-1:111111111111:key/")
+    for s3 in (as_role(world, "deployer", "s3"), as_user(world, "operator", "s3")):
+        head = s3.head_object(Bucket=bucket["name"], Key="webapp/webapp-kms-1.0.0.zip")
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == facts["sseKmsKeyId"]
+        assert (head["VersionId"], head["ETag"], head["ContentLength"]) == (
+            facts["versionId"], facts["eTag"], facts["size"])
+    plain = as_user(world, "operator", "s3").head_object(Bucket=bucket["name"], Key=KEY1)
+    assert "SSEKMSKeyId" not in plain and plain.get("ServerSideEncryption") != "aws:kms"
+
+
+def test_variant_buckets_rolegrant_and_conditional(world):
+    operator = as_user(world, "operator", "s3")
+    deployer = as_role(world, "deployer", "s3")
+    instance_role = world["roles"]["instanceRole"]
+    rolegrant = world["buckets"]["revisionsRoleGrant"]["name"]
+    conditional = world["buckets"]["revisionsConditional"]["name"]
+    assert (rolegrant, conditional) == ("crossdeploy-revisions-rolegrant", "crossdeploy-revisions-conditional")
+
+    policy = json.loads(operator.get_bucket_policy(Bucket=rolegrant)["Policy"])
+    step2, roles = policy["Statement"]
+    assert step2 == {"Sid": "Cross-account permissions", "Effect": "Allow", "Principal": {"AWS": instance_role},
+                     "Action": ["s3:Get*", "s3:List*"], "Resource": [f"arn:aws:s3:::{rolegrant}/*"]}
+    assert world["roles"]["deployer"] in roles["Principal"]["AWS"]
+    deployer.head_object(Bucket=rolegrant, Key=KEY1)  # granted to the cross-account roles
+    deployer.list_objects_v2(Bucket=rolegrant)
+
+    policy = json.loads(operator.get_bucket_policy(Bucket=conditional)["Policy"])
+    (step2,) = policy["Statement"]
+    assert step2["Principal"] == {"AWS": instance_role} and step2["Resource"] == [f"arn:aws:s3:::{conditional}/*"]
+    assert step2["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
+    operator.head_object(Bucket=conditional, Key=KEY1)  # same account: identity policy suffices
+    with pytest.raises(ClientError) as e:  # nothing grants the cross-account roles
+        deployer.head_object(Bucket=conditional, Key=KEY1)
+    assert error_of(e)[2] == 403
 
 
 def test_deployer_is_denied_on_bucket_without_grant(world):
@@ -1251,3 +1293,24 @@ def test_policy_evaluator_principals_and_conditions():
         trust("*")["Statement"][0], trust({"AWS": "111111111111"}, effect="Deny")["Statement"][0]]}
     assert decide(both, user) is Decision.DENY
     assert decide(both, session) is Decision.ALLOW
+
+
+def test_policy_of_the_conditional_bucket_depends_on_the_request():
+    """The step-2 grant of crossdeploy-revisions-conditional holds only over TLS: the
+    emulator (plain HTTP) never applies it; over HTTPS it would grant the instance role."""
+    from crossdeploy_emulator import s3_policy, world as seeded
+    from crossdeploy_emulator.identity import Caller
+    from crossdeploy_emulator.policy import Decision, evaluate
+
+    instance = Caller("arn:aws:sts::222222222222:assumed-role/CodeDeployInstanceRole/i-0abc", "222222222222",
+                      role_arn="arn:aws:iam::222222222222:role/CodeDeployInstanceRole")
+    key = f"arn:aws:s3:::{seeded.CONDITIONAL_BUCKET}/webapp/webapp-1.0.0.zip"
+
+    def decide(context):
+        return evaluate(seeded.CONDITIONAL_BUCKET_POLICY, caller=instance, action="s3:GetObject",
+                        resource=key, context=context)
+
+    assert decide(s3_policy.REQUEST_CONTEXT) is Decision.NEUTRAL
+    assert decide({"aws:SecureTransport": "true"}) is Decision.ALLOW
+    assert evaluate(seeded.ROLEGRANT_BUCKET_POLICY, caller=instance, action="s3:GetObject",
+                    resource=f"arn:aws:s3:::{seeded.ROLEGRANT_BUCKET}/webapp/webapp-1.0.0.zip") is Decision.ALLOW
