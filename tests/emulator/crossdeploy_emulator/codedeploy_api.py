@@ -1,9 +1,10 @@
 """Gap (c), the API: CodeDeploy operations patched into moto (``install``).
 
-What moto 5.2.5 does: UUIDs as deployment ids, no StopDeployment, any number of active
-deployments per group, ``{}`` for errorInformation/rollbackInfo/previousRevision and for
-the deployment group's last*Deployment/targetRevision, and a naive-vs-aware datetime
-comparison in ListDeployments' createTimeRange filter.
+What moto 5.2.5 does: UUIDs as deployment ids, no StopDeployment/ContinueDeployment, no
+deployment targets, any number of active deployments per group, ``{}`` for
+errorInformation/rollbackInfo/previousRevision and for the deployment group's
+last*Deployment/targetRevision, and a naive-vs-aware datetime comparison in
+ListDeployments' createTimeRange filter.
 
 What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
 

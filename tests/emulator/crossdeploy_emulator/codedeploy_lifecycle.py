@@ -10,10 +10,14 @@ deploymentReadyOption.actionOnTimeout is ``STOP_DEPLOYMENT`` a successful instal
 becomes ``Ready`` (replacement instances ready, traffic not rerouted) instead, and stays
 there until ``ContinueDeployment`` (``continue_deployment``), then ``InProgress`` while
 traffic is rerouted (as long as the install took) and ``Succeeded``; ``StopDeployment``
-works from Ready too. ``CONTINUE_DEPLOYMENT`` groups do not wait. Status, times and overview are computed *lazily from
-the timestamps* whenever a deployment is read (``refresh``), so there is no timer thread
-and results depend only on the clock. A stop or a completion through the control API
-"forces" the final state at that moment.
+works from Ready too. ``CONTINUE_DEPLOYMENT`` groups do not wait.
+
+Status, times and overview are computed *lazily from the timestamps* whenever a
+deployment is read (``refresh``), so there is no timer thread and results depend only
+on the clock. A stop or a completion through the control API "forces" the final state at
+that moment. The status of each instance (``instance_statuses``) is derived from the
+deployment's status and the plan's ``failed_instances``; deploymentOverview counts it,
+``codedeploy_targets`` reports it per target.
 
 Rollbacks like AWS: ``StopDeployment`` with ``autoRollbackEnabled=true``, or a failure
 when the deployment's autoRollbackConfiguration is enabled for ``DEPLOYMENT_FAILURE``,
