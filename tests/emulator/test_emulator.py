@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -32,7 +33,9 @@ from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
-CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"},
+# One attempt per call: botocore's "max_attempts" counts retries, "total_max_attempts"
+# all attempts (an injected fault must reach the test, not be retried away).
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"},
                        s3={"addressing_style": "path"})
 
 
@@ -119,7 +122,8 @@ def as_role(world: dict, role_key: str, service: str, session: str | None = None
 
 
 def error_of(excinfo) -> tuple[str, str, int]:
-    err = excinfo.value.response
+    """(code, message, HTTP status) of a ClientError or of pytest.raises' excinfo."""
+    err = getattr(excinfo, "value", excinfo).response
     return (err["Error"].get("Code"), err["Error"].get("Message", ""),
             err["ResponseMetadata"]["HTTPStatusCode"])
 
@@ -177,9 +181,10 @@ def test_startup_line_describes_the_world(world):
     assert set(world["identities"]) == {"operator", "devAdmin", "prodAdmin"}
     assert world["identities"]["operator"]["arn"] == "arn:aws:iam::111111111111:user/crossdeploy-operator"
     assert world["roles"]["deployer"] == "arn:aws:iam::222222222222:role/CrossDeployDeployer"
-    for bucket in ("revisions", "revisionsNoGrant"):
+    for bucket in ("revisions", "revisionsNoGrant", "revisionsRoleGrant", "revisionsConditional"):
         objs = world["buckets"][bucket]["objects"]
-        assert set(objs) == {"webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"}
+        kms = {"webapp/webapp-kms-1.0.0.zip"} if bucket == "revisions" else set()
+        assert set(objs) == {"webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"} | kms
         assert all(o["versionId"] for o in objs.values())
     assert world["codedeploy"]["applicationName"] == "webapp"
     assert world["codedeploy"]["deploymentGroupName"] == "webapp-prod"
@@ -341,10 +346,51 @@ def test_deployer_reads_granted_bucket(world):
                          VersionId=bucket["objects"][KEY1]["versionId"])["Body"].read()
     assert "appspec.yml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
     listed = s3.list_objects_v2(Bucket=bucket["name"], Prefix="webapp/")
-    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"]
+    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip",
+                                                      "webapp/webapp-kms-1.0.0.zip"]
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket["name"])["Policy"])
     assert policy["Statement"][0]["Sid"] == "Cross-account permissions"
     s3.head_bucket(Bucket=bucket["name"])
+
+
+def test_sse_kms_revision(world):
+    bucket = world["buckets"]["revisions"]
+    facts = bucket["objects"]["webapp/webapp-kms-1.0.0.zip"]
+    assert facts["serverSideEncryption"] == "aws:kms"
+    assert facts["sseKmsKeyId"].startswith("arn:aws:kms:us-east-1:111111111111:key/")
+    for s3 in (as_role(world, "deployer", "s3"), as_user(world, "operator", "s3")):
+        head = s3.head_object(Bucket=bucket["name"], Key="webapp/webapp-kms-1.0.0.zip")
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == facts["sseKmsKeyId"]
+        assert (head["VersionId"], head["ETag"], head["ContentLength"]) == (
+            facts["versionId"], facts["eTag"], facts["size"])
+    plain = as_user(world, "operator", "s3").head_object(Bucket=bucket["name"], Key=KEY1)
+    assert "SSEKMSKeyId" not in plain and plain.get("ServerSideEncryption") != "aws:kms"
+
+
+def test_variant_buckets_rolegrant_and_conditional(world):
+    operator = as_user(world, "operator", "s3")
+    deployer = as_role(world, "deployer", "s3")
+    instance_role = world["roles"]["instanceRole"]
+    rolegrant = world["buckets"]["revisionsRoleGrant"]["name"]
+    conditional = world["buckets"]["revisionsConditional"]["name"]
+    assert (rolegrant, conditional) == ("crossdeploy-revisions-rolegrant", "crossdeploy-revisions-conditional")
+
+    policy = json.loads(operator.get_bucket_policy(Bucket=rolegrant)["Policy"])
+    step2, roles = policy["Statement"]
+    assert step2 == {"Sid": "Cross-account permissions", "Effect": "Allow", "Principal": {"AWS": instance_role},
+                     "Action": ["s3:Get*", "s3:List*"], "Resource": [f"arn:aws:s3:::{rolegrant}/*"]}
+    assert world["roles"]["deployer"] in roles["Principal"]["AWS"]
+    deployer.head_object(Bucket=rolegrant, Key=KEY1)  # granted to the cross-account roles
+    deployer.list_objects_v2(Bucket=rolegrant)
+
+    policy = json.loads(operator.get_bucket_policy(Bucket=conditional)["Policy"])
+    (step2,) = policy["Statement"]
+    assert step2["Principal"] == {"AWS": instance_role} and step2["Resource"] == [f"arn:aws:s3:::{conditional}/*"]
+    assert step2["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
+    operator.head_object(Bucket=conditional, Key=KEY1)  # same account: identity policy suffices
+    with pytest.raises(ClientError) as e:  # nothing grants the cross-account roles
+        deployer.head_object(Bucket=conditional, Key=KEY1)
+    assert error_of(e)[2] == 403
 
 
 def test_deployer_is_denied_on_bucket_without_grant(world):
@@ -463,6 +509,103 @@ def test_deployment_lifecycle_succeeds(world):
     assert cd.get_deployment(deploymentId=dep2)["deploymentInfo"]["previousRevision"] == rev
 
 
+def fast_group(world: dict, **extra) -> str:
+    """A new group whose deployments finish within ~0.2 s."""
+    group = new_group(world, **extra)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.05, "completeAfterSeconds": 0.2})
+    return group
+
+
+def test_create_deployment_options_are_echoed_and_recorded(world):
+    group = fast_group(world)
+    session = f"opts-{uuid.uuid4().hex[:8]}"
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    alarms = {"enabled": True, "ignorePollAlarmFailure": True, "alarms": [{"name": "webapp-5xx"}]}
+    by_filters = {"tagFilters": [{"Key": "Name", "Value": "webapp-green", "Type": "KEY_AND_VALUE"}],
+                  "autoScalingGroups": ["webapp-asg"]}
+    by_tag_set = {"ec2TagSet": {"ec2TagSetList": [[{"Key": "tier", "Value": "web", "Type": "KEY_AND_VALUE"}]]}}
+    ids = []
+    for targets in (by_filters, by_tag_set):
+        dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                      revision=revision(world), overrideAlarmConfiguration=alarms,
+                                      updateOutdatedInstancesOnly=True, targetInstances=targets)["deploymentId"]
+        ids.append(dep_id)
+        info = wait_status(cd, dep_id, "Succeeded")
+        assert info["overrideAlarmConfiguration"] == alarms
+        assert info["updateOutdatedInstancesOnly"] is True
+        assert info["targetInstances"] == targets
+    for info, targets in zip(cd.batch_get_deployments(deploymentIds=ids)["deploymentsInfo"], (by_filters, by_tag_set)):
+        assert (info["overrideAlarmConfiguration"], info["targetInstances"]) == (alarms, targets)
+    _, calls = control(world, f"/calls?operation=CreateDeployment&principal_contains=/{session}")
+    assert [c["params"]["targetInstances"] for c in calls] == [by_filters, by_tag_set]
+    for c in calls:
+        assert c["params"]["overrideAlarmConfiguration"] == alarms
+        assert c["params"]["updateOutdatedInstancesOnly"] is True
+
+
+def test_deployment_and_group_shapes(world):
+    """No empty structs where AWS omits a field; the in-place default style; ASG names."""
+    group = fast_group(world, autoScalingGroups=["webapp-asg"])
+    cd = as_role(world, "deployer", "codedeploy")
+    info = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)["deploymentGroupInfo"]
+    assert info["deploymentStyle"] == {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}
+    assert [g["name"] for g in info["autoScalingGroups"]] == ["webapp-asg"]
+    assert info["autoScalingGroups"][0]["hook"].startswith("CodeDeploy-managed-automatic-launch-deployment-hook-")
+    for absent in ("alarmConfiguration", "blueGreenDeploymentConfiguration", "loadBalancerInfo", "ec2TagSet"):
+        assert absent not in info, absent
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["deploymentStyle"]["deploymentType"] == "IN_PLACE"
+    for absent in ("externalId", "additionalDeploymentStatusInfo", "relatedDeployments", "targetInstances",
+                   "overrideAlarmConfiguration", "blueGreenDeploymentConfiguration", "loadBalancerInfo"):
+        assert absent not in info, absent
+
+
+def test_scale_out_and_auto_update_deployments(world):
+    group = fast_group(world)
+    cd = as_role(world, "deployer", "codedeploy")
+    body = {"applicationName": "webapp", "deploymentGroupName": group}
+    status, answer = control(world, "/codedeploy/scale-out", body)
+    assert status == 409 and "no successful deployment" in answer["error"]
+    rev = revision(world)
+    user_dep = cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=rev)["deploymentId"]
+    status, answer = control(world, "/codedeploy/scale-out", body)
+    assert status == 409 and user_dep in answer["error"]  # the group is busy
+    wait_status(cd, user_dep, "Succeeded")
+
+    status, scale_out = control(world, "/codedeploy/scale-out", body)
+    assert status == 200 and scale_out["creator"] == "autoscaling" and scale_out["revision"] == rev
+    assert DEPLOYMENT_ID.match(scale_out["deploymentId"])
+    with pytest.raises(ClientError) as e:  # it occupies the group like any deployment
+        cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=rev)
+    assert error_of(e)[:2] == ("DeploymentLimitExceededException",
+                               f"The Deployment Group '{group}' already has an active Deployment "
+                               f"'{scale_out['deploymentId']}'")
+    info = wait_status(cd, scale_out["deploymentId"], "Succeeded")
+    assert info["creator"] == "autoscaling" and info["revision"] == rev
+    assert info["description"] == scale_out["description"] and "Auto Scaling" in info["description"]
+
+    status, update = control(world, "/codedeploy/agent-update", body)
+    assert status == 200 and update["creator"] == "CodeDeployAutoUpdate"
+    info = wait_status(cd, update["deploymentId"], "Succeeded")
+    root = scale_out["deploymentId"]  # the last successful deployment of the group
+    assert info["relatedDeployments"] == {"autoUpdateOutdatedInstancesRootDeploymentId": root}
+    batch = cd.batch_get_deployments(deploymentIds=[user_dep, root, update["deploymentId"]])["deploymentsInfo"]
+    assert {d["deploymentId"]: d["creator"] for d in batch} == {
+        user_dep: "user", root: "autoscaling", update["deploymentId"]: "CodeDeployAutoUpdate"}
+    root_info = next(d for d in batch if d["deploymentId"] == root)
+    assert root_info["relatedDeployments"]["autoUpdateOutdatedInstancesDeploymentIds"] == [update["deploymentId"]]
+    listed = cd.list_deployments(applicationName="webapp", deploymentGroupName=group)["deployments"]
+    assert set(listed) == {user_dep, root, update["deploymentId"]}
+
+    status, _ = control(world, "/codedeploy/scale-out", {**body, "creator": "CodeDeployAutoUpdate"})
+    assert status == 200  # the creator may also be chosen on either endpoint
+    assert control(world, "/codedeploy/scale-out", {**body, "creator": "user"})[0] == 400
+    assert control(world, "/codedeploy/scale-out", {**body, "deploymentGroupName": "nosuchgroup"})[0] == 404
+
+
 def test_second_deployment_while_active_is_refused(world):
     group = new_group(world)
     cd = as_role(world, "deployer", "codedeploy")
@@ -558,6 +701,111 @@ def test_stop_with_auto_rollback_redeploys_last_good_revision(world):
     assert rb["rollbackInfo"]["rollbackTriggeringDeploymentId"] == second
 
 
+BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+
+
+def blue_green_group(world: dict, action_on_timeout: str = "STOP_DEPLOYMENT") -> tuple[str, dict]:
+    config = {"deploymentReadyOption": {"actionOnTimeout": action_on_timeout, "waitTimeInMinutes": 60},
+              "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE",
+                                                            "terminationWaitTimeInMinutes": 5},
+              "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}}
+    group = fast_group(world, deploymentStyle=BLUE_GREEN, blueGreenDeploymentConfiguration=config,
+                       autoScalingGroups=["webapp-asg"],
+                       loadBalancerInfo={"targetGroupInfoList": [{"name": "webapp-tg"}]})
+    return group, config
+
+
+def statuses_until(cd, deployment_id: str, final: tuple = ("Succeeded", "Failed", "Stopped"),
+                   timeout: float = 5.0) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in final:
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"{deployment_id}: no final status, saw {seen}")
+
+
+def test_blue_green_waits_in_ready_until_continue(world):
+    group, config = blue_green_group(world)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.05, "completeAfterSeconds": 0.6})
+    cd = as_role(world, "deployer", "codedeploy")
+    info = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)["deploymentGroupInfo"]
+    assert info["deploymentStyle"] == BLUE_GREEN and info["blueGreenDeploymentConfiguration"] == config
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    info = wait_status(cd, dep_id, "Ready")
+    assert info["deploymentOverview"]["Ready"] == 1 and info["deploymentOverview"]["InProgress"] == 0
+    assert "completeTime" not in info and "startTime" in info
+    assert info["deploymentStyle"] == BLUE_GREEN and info["blueGreenDeploymentConfiguration"] == config
+    time.sleep(0.7)  # well past the group's completion delay: it waits
+    assert cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]["status"] == "Ready"
+    with pytest.raises(ClientError) as e:  # Ready is active: the group is occupied
+        cd.create_deployment(applicationName="webapp", deploymentGroupName=group, revision=revision(world))
+    assert error_of(e)[0] == "DeploymentLimitExceededException"
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId=dep_id, deploymentWaitType="TERMINATION_WAIT")
+    assert error_of(e)[0] == "InvalidDeploymentWaitTypeException"
+
+    assert cd.continue_deployment(deploymentId=dep_id, deploymentWaitType="READY_WAIT")["ResponseMetadata"][
+        "HTTPStatusCode"] == 200
+    seen = statuses_until(cd, dep_id)  # rerouting takes as long as the install (0.55 s)
+    assert seen == ["InProgress", "Succeeded"], seen
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["deploymentOverview"]["Succeeded"] == 1 and "completeTime" in info
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId=dep_id)
+    assert error_of(e)[0] == "DeploymentAlreadyCompletedException"
+
+
+def test_blue_green_continue_errors_and_stop_from_ready(world):
+    group, _ = blue_green_group(world)
+    session = f"bg-{uuid.uuid4().hex[:6]}"
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId="d-NOSUCHDEP")
+    assert error_of(e)[0] == "DeploymentDoesNotExistException"
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "inProgressAfterSeconds": 0.3, "completeAfterSeconds": 0.6})
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:  # Created, not yet Ready
+        cd.continue_deployment(deploymentId=dep_id)
+    code, message, status = error_of(e)
+    assert (code, status) == ("DeploymentIsNotInReadyStateException", 400) and dep_id in message
+    with pytest.raises(ClientError) as e:  # the role without CodeDeploy rights
+        as_role(world, "noCodeDeploy", "codedeploy").continue_deployment(deploymentId=dep_id)
+    assert error_of(e)[0] == "AccessDeniedException"
+    assert "codedeploy:ContinueDeployment" in error_of(e)[1]
+    wait_status(cd, dep_id, "Ready")
+    cd.stop_deployment(deploymentId=dep_id)  # StopDeployment works from Ready
+    info = cd.get_deployment(deploymentId=dep_id)["deploymentInfo"]
+    assert info["status"] == "Stopped" and info["errorInformation"]["code"] == "MANUAL_STOP"
+    _, calls = control(world, f"/calls?operation=ContinueDeployment&principal_contains=/{session}")
+    assert [c["outcome"] for c in calls] == ["DeploymentDoesNotExistException",
+                                             "DeploymentIsNotInReadyStateException"]
+
+    in_place = fast_group(world)
+    held = cd.create_deployment(applicationName="webapp", deploymentGroupName=in_place,
+                                revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:
+        cd.continue_deployment(deploymentId=held)
+    assert error_of(e)[0] == "UnsupportedActionForDeploymentTypeException"
+
+
+def test_blue_green_with_continue_deployment_does_not_wait(world):
+    group, _ = blue_green_group(world, "CONTINUE_DEPLOYMENT")
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    seen = statuses_until(cd, dep_id)
+    assert "Ready" not in seen and seen[-1] == "Succeeded", seen
+
+
 def test_fail_behaviour(world):
     group = new_group(world)
     status, body = control(world, "/codedeploy/behaviour", {
@@ -590,6 +838,141 @@ def test_failure_with_auto_rollback_starts_rollback(world):
     info = wait_status(cd, bad, "Failed", timeout=5)
     rb = wait_status(cd, info["rollbackInfo"]["rollbackDeploymentId"], "Succeeded", timeout=5)
     assert rb["revision"] == good
+    assert rb["creator"] == "codeDeployRollback"
+    assert rb["description"] == f"Rollback of deployment {bad}"
+    assert rb["rollbackInfo"]["rollbackTriggeringDeploymentId"] == bad
+    info = cd.get_deployment(deploymentId=bad)["deploymentInfo"]
+    assert info["rollbackInfo"]["rollbackDeploymentId"] == rb["deploymentId"]
+    assert info["creator"] == "user"
+
+
+TARGET_ID = re.compile(r"^i-[0-9a-f]{17}$")
+
+
+def all_target_ids(cd, deployment_id: str, **kwargs) -> list[str]:
+    ids, token, pages = [], None, 0
+    while True:
+        page = cd.list_deployment_targets(deploymentId=deployment_id, **kwargs,
+                                          **({"nextToken": token} if token else {}))
+        ids += page["targetIds"]
+        pages += 1
+        token = page.get("nextToken")
+        if not token:
+            return ids
+
+
+def test_failed_deployment_targets(world):
+    group = new_group(world)
+    status, body = control(world, "/codedeploy/behaviour", {
+        "applicationName": "webapp", "deploymentGroupName": group, "mode": "fail",
+        "inProgressAfterSeconds": 0.3, "completeAfterSeconds": 0.5, "instanceCount": 26,
+        "failedInstances": 3})
+    assert status == 200 and body["behaviour"]["failedLifecycleEvent"] == "ApplicationStart"
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    with pytest.raises(ClientError) as e:
+        cd.list_deployment_targets(deploymentId=dep_id)
+    assert error_of(e)[0] == "DeploymentNotStartedException"
+    info = wait_status(cd, dep_id, "Failed")
+    assert info["deploymentOverview"] == {"Pending": 0, "InProgress": 0, "Succeeded": 23, "Failed": 3,
+                                          "Skipped": 0, "Ready": 0}
+
+    first = cd.list_deployment_targets(deploymentId=dep_id)
+    assert len(first["targetIds"]) == 10 and first["nextToken"]
+    ids = all_target_ids(cd, dep_id)
+    assert len(ids) == len(set(ids)) == 26 and all(TARGET_ID.match(i) for i in ids), ids
+    assert ids == all_target_ids(cd, dep_id)  # stable
+    failed = all_target_ids(cd, dep_id, targetFilters={"TargetStatus": ["Failed"]})
+    succeeded = all_target_ids(cd, dep_id, targetFilters={"TargetStatus": ["Succeeded"]})
+    assert (len(failed), len(succeeded)) == (3, 23) and set(failed) | set(succeeded) == set(ids)
+
+    targets = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=failed)["deploymentTargets"]
+    assert [t["instanceTarget"]["targetId"] for t in targets] == failed
+    for t in targets:
+        assert t["deploymentTargetType"] == "InstanceTarget"
+        target = t["instanceTarget"]
+        assert target["status"] == "Failed" and target["deploymentId"] == dep_id
+        assert target["targetArn"] == f"arn:aws:ec2:us-east-1:222222222222:instance/{target['targetId']}"
+        assert "instanceLabel" not in target
+        events = target["lifecycleEvents"]
+        assert [(e["lifecycleEventName"], e["status"]) for e in events] == [
+            ("ApplicationStop", "Succeeded"), ("DownloadBundle", "Succeeded"), ("BeforeInstall", "Succeeded"),
+            ("Install", "Succeeded"), ("AfterInstall", "Succeeded"), ("ApplicationStart", "Failed"),
+            ("ValidateService", "Skipped")]
+        diagnostics = events[5]["diagnostics"]
+        assert diagnostics["errorCode"] == "ScriptFailed" and diagnostics["scriptName"] == "scripts/start.sh"
+        assert diagnostics["message"] == ("Script at specified location: scripts/start.sh run as user root "
+                                          "failed with exit code 1")
+        assert "AWS_SECRET_ACCESS_KEY=AKIA" in diagnostics["logTail"]
+        assert "password=hunter2" in diagnostics["logTail"] and diagnostics["logTail"].count("\n") >= 3
+        assert events[0]["diagnostics"]["errorCode"] == "Success" and "diagnostics" not in events[6]
+        assert events[0]["startTime"] <= events[5]["endTime"] <= target["lastUpdatedAt"]
+        assert info["startTime"] <= events[0]["startTime"] and target["lastUpdatedAt"] <= info["completeTime"]
+    ok = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=succeeded[:2])["deploymentTargets"]
+    for t in ok:
+        assert t["instanceTarget"]["status"] == "Succeeded"
+        assert {e["status"] for e in t["instanceTarget"]["lifecycleEvents"]} == {"Succeeded"}
+
+    for call, code in (
+        (lambda: cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids),
+         "DeploymentTargetListSizeExceededException"),
+        (lambda: cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=["i-00000000000000000"]),
+         "DeploymentTargetDoesNotExistException"),
+        (lambda: cd.batch_get_deployment_targets(deploymentId="d-NOSUCHDEP", targetIds=ids[:1]),
+         "DeploymentDoesNotExistException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, nextToken="bogus"), "InvalidNextTokenException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, targetFilters={"Bogus": ["x"]}),
+         "InvalidTargetFilterNameException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, targetFilters={"TargetStatus": ["Broken"]}),
+         "InvalidInstanceStatusException"),
+        (lambda: cd.list_deployment_targets(deploymentId=dep_id, targetFilters={"ServerInstanceLabel": ["Green"]}),
+         "InvalidDeploymentInstanceTypeException"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e)[0] == code
+    assert len(cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids[:25])
+               ["deploymentTargets"]) == 25  # 25 ids is the limit
+
+
+def test_targets_follow_the_behaviour_and_blue_green(world):
+    group = fast_group(world)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                             "mode": "fail", "instanceCount": 2,
+                                             "failedLifecycleEvent": "BeforeInstall"})
+    cd = as_role(world, "deployer", "codedeploy")
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                  revision=revision(world))["deploymentId"]
+    assert wait_status(cd, dep_id, "Failed")["deploymentOverview"]["Failed"] == 2  # "all" by default
+    ids = all_target_ids(cd, dep_id)
+    for t in cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids)["deploymentTargets"]:
+        events = {e["lifecycleEventName"]: e for e in t["instanceTarget"]["lifecycleEvents"]}
+        assert events["BeforeInstall"]["diagnostics"]["scriptName"] == "scripts/before_install.sh"
+        assert [events[n]["status"] for n in ("DownloadBundle", "BeforeInstall", "Install")] == [
+            "Succeeded", "Failed", "Skipped"]
+    assert control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": group,
+                                                    "failedLifecycleEvent": "Reboot"})[0] == 400
+
+    bg, _ = blue_green_group(world)
+    control(world, "/codedeploy/behaviour", {"applicationName": "webapp", "deploymentGroupName": bg,
+                                             "instanceCount": 3})
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=bg,
+                                  revision=revision(world))["deploymentId"]
+    assert wait_status(cd, dep_id, "Ready")["deploymentOverview"]["Ready"] == 3
+    ids = all_target_ids(cd, dep_id, targetFilters={"ServerInstanceLabel": ["Green"], "TargetStatus": ["Ready"]})
+    assert len(ids) == 3
+    assert all_target_ids(cd, dep_id, targetFilters={"ServerInstanceLabel": ["Blue"]}) == []
+    target = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids[:1])["deploymentTargets"][0]
+    target = target["instanceTarget"]
+    assert target["instanceLabel"] == "Green" and target["status"] == "Ready"
+    statuses = [(e["lifecycleEventName"], e["status"]) for e in target["lifecycleEvents"]]
+    assert statuses[-4:] == [("ValidateService", "Succeeded"), ("BeforeAllowTraffic", "Pending"),
+                             ("AllowTraffic", "Pending"), ("AfterAllowTraffic", "Pending")]
+    cd.continue_deployment(deploymentId=dep_id)
+    wait_status(cd, dep_id, "Succeeded")
+    target = cd.batch_get_deployment_targets(deploymentId=dep_id, targetIds=ids)["deploymentTargets"][0]
+    assert {e["status"] for e in target["instanceTarget"]["lifecycleEvents"]} == {"Succeeded"}
 
 
 def test_hold_then_complete_through_control_api(world):
@@ -711,6 +1094,164 @@ def test_control_api_errors(world):
     assert status == 200 and body["behaviour"]["mode"] == "succeed"
 
 
+# --------------------------------------------------------------------------- fault injection
+
+
+def add_faults(world: dict, *rules: dict) -> list[dict]:
+    status, body = control(world, "/faults", {"rules": list(rules)})
+    assert status == 200, body
+    return body["rules"]
+
+
+def fault_state(world: dict, rule_id: str) -> dict:
+    return next(r for r in control(world, "/faults")[1]["rules"] if r["id"] == rule_id)
+
+
+def test_fault_throttle_is_seeded_and_scoped(world):
+    session = f"thr-{uuid.uuid4().hex[:6]}"
+    (rule,) = add_faults(world, {"service": "codedeploy", "operation": "GetApplication",
+                                 "principal_contains": f"/{session}", "effect": "throttle",
+                                 "probability": 0.3, "seed": 7})
+    assert rule["id"].startswith("f-") and rule["fired"] == 0
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    other = as_role(world, "deployer", "codedeploy")
+    outcomes = []
+    for _ in range(40):
+        other.get_application(applicationName="webapp")  # another session: never faulted
+        try:
+            cd.get_application(applicationName="webapp")
+            outcomes.append(False)
+        except ClientError as e:
+            assert error_of(e) == ("ThrottlingException", "Rate exceeded", 400)
+            outcomes.append(True)
+    rng = random.Random(7)
+    assert outcomes == [rng.random() < 0.3 for _ in range(40)]  # the rule's own seeded PRNG
+    assert 0 < sum(outcomes) < 40
+    state = fault_state(world, rule["id"])
+    assert (state["matched"], state["fired"]) == (40, sum(outcomes))
+    _, calls = control(world, f"/calls?operation=GetApplication&principal_contains=/{session}")
+    assert [c["outcome"] != "ok" for c in calls] == outcomes
+    assert all(c["injected"] is True and c["outcome"] == "ThrottlingException" and c["httpStatus"] == 400
+               for c in calls if c["outcome"] != "ok")
+    assert all("injected" not in c for c in calls if c["outcome"] == "ok")
+    assert control(world, f"/faults/{rule['id']}", method="DELETE") == (200, {"cleared": 1})
+    cd.get_application(applicationName="webapp")
+    assert control(world, f"/faults/{rule['id']}", method="DELETE")[0] == 404
+
+
+def test_fault_errors_in_each_protocol(world):
+    session = f"err-{uuid.uuid4().hex[:6]}"
+    creds = assume(world, "deployer", session=session)["Credentials"]
+    s3 = client(world, "s3", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    cd = client(world, "codedeploy", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    sts = client(world, "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    mine = {"principal_contains": f"/{session}"}
+    bucket = world["buckets"]["revisions"]["name"]
+    cases = [
+        ("sts", "GetCallerIdentity", {"effect": "throttle"}, lambda: sts.get_caller_identity(),
+         ("Throttling", 400)),
+        ("sts", "GetCallerIdentity", {"effect": "expiredToken"}, lambda: sts.get_caller_identity(),
+         ("ExpiredToken", 403)),
+        ("sts", "GetCallerIdentity", {"effect": "error5xx"}, lambda: sts.get_caller_identity(),
+         ("InternalFailure", 500)),
+        ("sts", "GetCallerIdentity", {"effect": "error5xx", "httpStatus": 503}, lambda: sts.get_caller_identity(),
+         ("ServiceUnavailable", 503)),
+        ("codedeploy", "GetApplication", {"effect": "expiredToken"},
+         lambda: cd.get_application(applicationName="webapp"), ("ExpiredTokenException", 400)),
+        ("codedeploy", "GetApplication", {"effect": "error5xx"},
+         lambda: cd.get_application(applicationName="webapp"), ("InternalFailure", 500)),
+        ("codedeploy", "GetApplication", {"effect": "error5xx", "httpStatus": 503},
+         lambda: cd.get_application(applicationName="webapp"), ("ServiceUnavailable", 503)),
+        ("s3", "GetObject", {"effect": "throttle"}, lambda: s3.get_object(Bucket=bucket, Key=KEY1),
+         ("SlowDown", 503)),
+        ("s3", "GetObject", {"effect": "expiredToken"}, lambda: s3.get_object(Bucket=bucket, Key=KEY1),
+         ("ExpiredToken", 400)),
+        ("s3", "GetObject", {"effect": "error5xx"}, lambda: s3.get_object(Bucket=bucket, Key=KEY1),
+         ("InternalError", 500)),
+        ("s3", "HeadObject", {"effect": "throttle"}, lambda: s3.head_object(Bucket=bucket, Key=KEY1),
+         ("503", 503)),  # HEAD: status only, like S3
+        # botocore takes a bodiless 400 on HeadObject for a wrong region and tries again
+        # once (after a HeadBucket): fault both attempts
+        ("s3", "HeadObject", {"effect": "expiredToken", "count": 2},
+         lambda: s3.head_object(Bucket=bucket, Key=KEY1), ("400", 400)),
+    ]
+    for service, operation, effect, call, (code, status) in cases:
+        (rule,) = add_faults(world, {"service": service, "operation": operation, "count": 1, **mine, **effect})
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (error_of(e)[0], error_of(e)[2]) == (code, status), (service, operation, effect)
+        call()  # count reached: the next call is answered normally
+        assert fault_state(world, rule["id"])["fired"] == rule["count"]
+        control(world, f"/faults/{rule['id']}", method="DELETE")
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    injected = [(c["service"], c["operation"], c["outcome"]) for c in calls if c.get("injected")]
+    assert [o for *_, o in injected] == ["Throttling", "ExpiredToken", "InternalFailure", "ServiceUnavailable",
+                                         "ExpiredTokenException", "InternalFailure", "ServiceUnavailable",
+                                         "SlowDown", "ExpiredToken", "InternalError", "SlowDown", "ExpiredToken",
+                                         "ExpiredToken"]
+
+
+def test_fault_next_n_calls_sdk_retries_and_no_side_effect(world):
+    group = fast_group(world)
+    session = f"n-{uuid.uuid4().hex[:6]}"
+    creds = assume(world, "deployer", session=session)["Credentials"]
+    retrying = boto3.client("codedeploy", endpoint_url=world["endpoint"], region_name=world["region"],
+                            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds["SessionToken"],
+                            config=Config(retries={"total_max_attempts": 3, "mode": "standard"}))
+    mine = {"service": "codedeploy", "principal_contains": f"/{session}"}
+    rules = add_faults(world, {**mine, "operation": "CreateDeployment", "effect": "error5xx", "count": 2},
+                       {**mine, "operation": "GetDeployment", "effect": "throttle", "count": 2})
+    # botocore classifies both as retryable: two injected failures, then the real answer
+    dep_id = retrying.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                        revision=revision(world))["deploymentId"]
+    assert retrying.get_deployment(deploymentId=dep_id)["deploymentInfo"]["creator"] == "user"
+    listed = retrying.list_deployments(applicationName="webapp", deploymentGroupName=group)["deployments"]
+    assert listed == [dep_id]  # the faulted CreateDeployment attempts created nothing
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    assert [(c["operation"], c["outcome"]) for c in calls] == [
+        ("CreateDeployment", "InternalFailure"), ("CreateDeployment", "InternalFailure"),
+        ("CreateDeployment", "ok"),
+        ("GetDeployment", "ThrottlingException"), ("GetDeployment", "ThrottlingException"),
+        ("GetDeployment", "ok"), ("ListDeployments", "ok")]
+    for rule in rules:
+        assert fault_state(world, rule["id"])["fired"] == 2
+        control(world, f"/faults/{rule['id']}", method="DELETE")
+
+
+def test_fault_latency_and_control_api(world):
+    session = f"lat-{uuid.uuid4().hex[:6]}"
+    (rule,) = add_faults(world, {"service": "codedeploy", "principal_contains": f"/{session}",
+                                 "latencySeconds": 0.4})
+    cd = as_role(world, "deployer", "codedeploy", session=session)
+    started = time.monotonic()
+    assert cd.get_application(applicationName="webapp")["application"]["applicationName"] == "webapp"
+    assert time.monotonic() - started >= 0.4
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    assert calls[-1]["outcome"] == "ok" and calls[-1]["injectedLatencySeconds"] == 0.4
+    assert "injected" not in calls[-1]
+    assert fault_state(world, rule["id"])["latencySeconds"] == 0.4
+
+    for bad in ({"effect": "throttle"},  # unscoped
+                {"service": "s3", "effect": "explode"},
+                {"service": "s3"},  # no effect, no latency
+                {"service": "s3", "effect": "throttle", "probability": 2},
+                {"service": "s3", "effect": "throttle", "httpStatus": 503},
+                {"service": "s3", "effect": "error5xx", "httpStatus": 502},
+                {"service": "s3", "effect": "throttle", "colour": "red"},
+                {"service": "s3", "effect": "throttle", "id": rule["id"]}):
+        status, body = control(world, "/faults", {"rules": [bad]})
+        assert status == 400, (bad, body)
+    status, body = control(world, "/faults", {"service": "s3", "operation": "NoSuchOperation", "effect": "throttle",
+                                              "id": "single"})
+    assert status == 200 and body["rules"][0]["id"] == "single"  # one rule as the body
+    assert {r["id"] for r in control(world, "/faults")[1]["rules"]} >= {rule["id"], "single"}
+    assert control(world, "/faults", {"rules": []})[1]["cleared"] >= 2  # clears every rule
+    assert control(world, "/faults") == (200, {"rules": []})
+    add_faults(world, {"service": "s3", "operation": "NoSuchOperation", "effect": "throttle"})
+    assert control(world, "/faults", method="DELETE") == (200, {"cleared": 1})
+
+
 # --------------------------------------------------------------------------- policy evaluator (no server)
 
 
@@ -752,3 +1293,24 @@ def test_policy_evaluator_principals_and_conditions():
         trust("*")["Statement"][0], trust({"AWS": "111111111111"}, effect="Deny")["Statement"][0]]}
     assert decide(both, user) is Decision.DENY
     assert decide(both, session) is Decision.ALLOW
+
+
+def test_policy_of_the_conditional_bucket_depends_on_the_request():
+    """The step-2 grant of crossdeploy-revisions-conditional holds only over TLS: the
+    emulator (plain HTTP) never applies it; over HTTPS it would grant the instance role."""
+    from crossdeploy_emulator import s3_policy, world as seeded
+    from crossdeploy_emulator.identity import Caller
+    from crossdeploy_emulator.policy import Decision, evaluate
+
+    instance = Caller("arn:aws:sts::222222222222:assumed-role/CodeDeployInstanceRole/i-0abc", "222222222222",
+                      role_arn="arn:aws:iam::222222222222:role/CodeDeployInstanceRole")
+    key = f"arn:aws:s3:::{seeded.CONDITIONAL_BUCKET}/webapp/webapp-1.0.0.zip"
+
+    def decide(context):
+        return evaluate(seeded.CONDITIONAL_BUCKET_POLICY, caller=instance, action="s3:GetObject",
+                        resource=key, context=context)
+
+    assert decide(s3_policy.REQUEST_CONTEXT) is Decision.NEUTRAL
+    assert decide({"aws:SecureTransport": "true"}) is Decision.ALLOW
+    assert evaluate(seeded.ROLEGRANT_BUCKET_POLICY, caller=instance, action="s3:GetObject",
+                    resource=f"arn:aws:s3:::{seeded.ROLEGRANT_BUCKET}/webapp/webapp-1.0.0.zip") is Decision.ALLOW

@@ -12,10 +12,12 @@ Modules, one concern each:
 - ``trust``                gap (a): cross-account AssumeRole honours the role's trust policy
 - ``s3_policy``            gap (b): cross-account S3 access needs a bucket-policy grant
 - ``codedeploy_behaviour`` gap (c): per-group succeed/fail/hold + delays (control API)
-- ``codedeploy_lifecycle`` gap (c): status/times/rollbacks of a deployment, computed lazily
-- ``codedeploy_api``       gap (c): ids, one active deployment per group, StopDeployment, shapes
+- ``codedeploy_lifecycle`` gap (c): status/times/rollbacks/blue-green Ready, computed lazily
+- ``codedeploy_targets``   gap (c): instance targets, lifecycle events (List/BatchGetDeploymentTargets)
+- ``codedeploy_api``       gap (c): ids, one active deployment per group, Stop/ContinueDeployment, shapes
 - ``protocol_errors``      auth errors of JSON services (CodeDeploy) as JSON, not moto's XML
 - ``counters``             record of every AWS call (for ``/_crossdeploy/calls`` and counters)
+- ``faults``               injected throttling/5xx/latency/expired credentials (control API)
 - ``control_api``          gap (d): the unsigned JSON control API under ``/_crossdeploy/``
 - ``world``                the seeded two-account world of the CodeDeploy cross-account guide
 """

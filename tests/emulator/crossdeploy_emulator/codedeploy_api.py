@@ -1,9 +1,10 @@
 """Gap (c), the API: CodeDeploy operations patched into moto (``install``).
 
-What moto 5.2.5 does: UUIDs as deployment ids, no StopDeployment, any number of active
-deployments per group, ``{}`` for errorInformation/rollbackInfo/previousRevision and for
-the deployment group's last*Deployment/targetRevision, and a naive-vs-aware datetime
-comparison in ListDeployments' createTimeRange filter.
+What moto 5.2.5 does: UUIDs as deployment ids, no StopDeployment/ContinueDeployment, no
+deployment targets, any number of active deployments per group, ``{}`` for
+errorInformation/rollbackInfo/previousRevision and for the deployment group's
+last*Deployment/targetRevision, and a naive-vs-aware datetime comparison in
+ListDeployments' createTimeRange filter.
 
 What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
 
@@ -19,9 +20,21 @@ What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
 - StopDeployment (new): ``{"status": "Pending", "statusMessage"}``, the deployment
   becomes ``Stopped`` (errorInformation ``MANUAL_STOP``), optional rollback;
   ``DeploymentAlreadyCompletedException`` when it is not active;
+- ListDeploymentTargets / BatchGetDeploymentTargets (new): instance targets with
+  lifecycle events and diagnostics (``codedeploy_targets``);
+- ContinueDeployment (new): a blue/green deployment in ``Ready`` reroutes traffic and
+  completes (``codedeploy_lifecycle.continue_deployment``); authorized like every action
+  (``codedeploy:ContinueDeployment``, moto's IAM check runs before any action method);
 - responses: errorInformation/rollbackInfo/previousRevision filled when known and
-  omitted otherwise (an empty struct reads as "present" in the SDKs); GetDeploymentGroup
-  reports lastAttemptedDeployment, lastSuccessfulDeployment and targetRevision.
+  omitted otherwise (an empty struct reads as "present" in the SDKs), as are the other
+  fields moto answers with ``{}``/``""``/``[]``; ``deploymentStyle`` defaults to
+  IN_PLACE/WITHOUT_TRAFFIC_CONTROL as in AWS; GetDeploymentGroup reports
+  lastAttemptedDeployment, lastSuccessfulDeployment, targetRevision and its Auto Scaling
+  groups as ``[{name, hook}]`` (moto serializes its list of names as ``[{}]``).
+
+CreateDeployment's ``overrideAlarmConfiguration``, ``updateOutdatedInstancesOnly`` and
+``targetInstances`` are stored and echoed by moto already (DeploymentInfo carries all
+three); nothing to patch there beyond recording them (``counters``).
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Optional
 
+from . import codedeploy_targets
 from .codedeploy_behaviour import BEHAVIOURS
 from .codedeploy_lifecycle import (
     ACTIVE_STATUSES,
@@ -36,11 +50,13 @@ from .codedeploy_lifecycle import (
     Plan,
     _deployments_in_group,
     _last_successful_revision,
+    continue_deployment,
     make_plan,
     new_deployment_id,
     refresh,
     refresh_all,
     stop_deployment,
+    style_of,
     utcnow,
 )
 
@@ -55,6 +71,28 @@ def _naive_utc(value: Any) -> Any:
     return value
 
 
+# AWS reports the in-place default when a group was created without a deploymentStyle.
+DEFAULT_DEPLOYMENT_STYLE = {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}
+
+
+def _deployment_style(group: Any) -> dict:
+    return {**DEFAULT_DEPLOYMENT_STYLE, **(group.deployment_style or {})}
+
+
+def _launch_hook_name(group: Any) -> str:
+    """Name of the lifecycle hook CodeDeploy puts on a group's Auto Scaling groups."""
+    return (f"CodeDeploy-managed-automatic-launch-deployment-hook-"
+            f"{group.deployment_group_name}-{group.deployment_group_id}")
+
+
+def _without_empty(info: dict) -> dict:
+    """Drop what moto fills with None, "", {} or [] for fields it does not model
+    (externalId, additionalDeploymentStatusInfo, relatedDeployments, alarmConfiguration,
+    ec2TagSet, ...): the SDKs read an empty struct or string as "present", AWS omits
+    them. Booleans and zero counts are kept."""
+    return {k: v for k, v in info.items() if v is not None and v != "" and v != {} and v != []}
+
+
 def install() -> None:
     """Patch moto.codedeploy (idempotent). See the module docstring."""
     global _installed
@@ -62,7 +100,7 @@ def install() -> None:
         return
     from moto.codedeploy import models, responses
     from moto.codedeploy.exceptions import CodeDeployException
-    from moto.core.responses import ActionResult
+    from moto.core.responses import ActionResult, EmptyResult
 
     # Ids like AWS: create_deployment builds models.DeploymentInfo by module name.
     class DeploymentInfo(models.DeploymentInfo):
@@ -105,7 +143,8 @@ def install() -> None:
                 self, application_name, deployment_group_name, before=deployment
             )
             behaviour = BEHAVIOURS.get(self.account_id, application_name, deployment_group_name)
-            deployment._xd_plan = make_plan(behaviour, deployment.create_time)
+            deployment._xd_plan = make_plan(behaviour, deployment.create_time,
+                                            style=style_of(group))
             refresh(deployment, now)
             return deployment_id
 
@@ -156,9 +195,8 @@ def install() -> None:
                 info[key] = value
             else:
                 info.pop(key, None)
-        if not info.get("externalId"):
-            info.pop("externalId", None)  # CloudFormation's id; "" would read as present
-        return {k: v for k, v in info.items() if v is not None}
+        info["deploymentStyle"] = _deployment_style(deployment.deployment_group)
+        return _without_empty(info)
 
     responses._deployment_info = _deployment_info
 
@@ -195,7 +233,13 @@ def install() -> None:
             info["targetRevision"] = attempted.revision
         else:
             info.pop("targetRevision", None)
-        return info
+        info["deploymentStyle"] = _deployment_style(group)
+        # moto keeps the names but the output shape is a list of AutoScalingGroup
+        # structures ({name, hook}); serialized as-is they come out as [{}].
+        info["autoScalingGroups"] = [
+            {"name": name, "hook": _launch_hook_name(group)} for name in group.auto_scaling_groups
+        ]
+        return _without_empty(info)
 
     responses._deployment_group_info = _deployment_group_info
 
@@ -209,4 +253,33 @@ def install() -> None:
 
     stop_deployment_response.__name__ = "stop_deployment"
     responses.CodeDeployResponse.stop_deployment = stop_deployment_response
+
+    def continue_deployment_response(self: Any) -> Any:
+        continue_deployment(self.codedeploy_backend, self._get_param("deploymentId"),
+                            self._get_param("deploymentWaitType"))
+        return EmptyResult()
+
+    continue_deployment_response.__name__ = "continue_deployment"
+    responses.CodeDeployResponse.continue_deployment = continue_deployment_response
+
+    def list_deployment_targets_response(self: Any) -> Any:
+        target_ids, next_token = codedeploy_targets.list_deployment_targets(
+            self.codedeploy_backend, self._get_param("deploymentId"),
+            self._get_param("nextToken"), self._get_param("targetFilters"))
+        result: dict = {"targetIds": target_ids}
+        if next_token:
+            result["nextToken"] = next_token
+        return ActionResult(result)
+
+    list_deployment_targets_response.__name__ = "list_deployment_targets"
+    responses.CodeDeployResponse.list_deployment_targets = list_deployment_targets_response
+
+    def batch_get_deployment_targets_response(self: Any) -> Any:
+        targets = codedeploy_targets.batch_get_deployment_targets(
+            self.codedeploy_backend, self._get_param("deploymentId"),
+            self._get_param("targetIds"))
+        return ActionResult({"deploymentTargets": targets})
+
+    batch_get_deployment_targets_response.__name__ = "batch_get_deployment_targets"
+    responses.CodeDeployResponse.batch_get_deployment_targets = batch_get_deployment_targets_response
     _installed = True

@@ -8,7 +8,11 @@ is created:
   ``errorMessage``) or ``hold`` (stays ``InProgress`` until stopped or completed through
   the control API);
 - ``inProgressAfterSeconds`` / ``completeAfterSeconds``: delays from createTime;
-- ``instanceCount``: size of the notional fleet in ``deploymentOverview``.
+- ``instanceCount``: size of the notional fleet (``deploymentOverview``, deployment
+  targets);
+- ``failedInstances`` (an int, or ``"all"``, the default) and ``failedLifecycleEvent``
+  (default ``ApplicationStart``): in a deployment that ends ``Failed``, how many of its
+  instances failed and at which lifecycle event (``codedeploy_targets``).
 
 Groups without a behaviour use the default, whose delays come from
 ``CROSSDEPLOY_EMULATOR_CD_IN_PROGRESS_AFTER`` (0.3 s) and
@@ -23,6 +27,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 MODES = ("succeed", "fail", "hold")
+
+# Lifecycle events whose appspec hook scripts can fail an EC2/on-premises instance,
+# and the script each one runs in the seeded bundles' appspec (ApplicationStart is
+# the hook the bundles really have; the others are named the same way).
+HOOK_SCRIPTS = {
+    "ApplicationStop": "scripts/stop.sh",
+    "BeforeInstall": "scripts/before_install.sh",
+    "AfterInstall": "scripts/after_install.sh",
+    "ApplicationStart": "scripts/start.sh",
+    "ValidateService": "scripts/validate.sh",
+}
+ALL_INSTANCES = "all"
 
 ENV_IN_PROGRESS_AFTER = "CROSSDEPLOY_EMULATOR_CD_IN_PROGRESS_AFTER"
 ENV_COMPLETE_AFTER = "CROSSDEPLOY_EMULATOR_CD_COMPLETE_AFTER"
@@ -43,6 +59,8 @@ class Behaviour:
     error_code: str = DEFAULT_ERROR_CODE
     error_message: str = DEFAULT_ERROR_MESSAGE
     instance_count: int = 1
+    failed_instances: Optional[int] = None  # None: all instances of a failed deployment
+    failed_lifecycle_event: str = "ApplicationStart"
 
     def to_json(self) -> dict:
         return {
@@ -52,6 +70,9 @@ class Behaviour:
             "errorCode": self.error_code,
             "errorMessage": self.error_message,
             "instanceCount": self.instance_count,
+            "failedInstances": ALL_INSTANCES if self.failed_instances is None
+            else self.failed_instances,
+            "failedLifecycleEvent": self.failed_lifecycle_event,
         }
 
 
@@ -70,6 +91,8 @@ _JSON_TO_FIELD = {
     "errorCode": "error_code",
     "errorMessage": "error_message",
     "instanceCount": "instance_count",
+    "failedInstances": "failed_instances",
+    "failedLifecycleEvent": "failed_lifecycle_event",
 }
 
 
@@ -117,6 +140,16 @@ class BehaviourRegistry:
                 value = int(value)
                 if value < 0:
                     raise ValueError("instanceCount must be >= 0")
+            elif name == "failed_instances":
+                if value == ALL_INSTANCES:
+                    value = None
+                else:
+                    value = int(value)
+                    if value < 0:
+                        raise ValueError('failedInstances must be >= 0 or "all"')
+            elif name == "failed_lifecycle_event":
+                if value not in HOOK_SCRIPTS:
+                    raise ValueError(f"failedLifecycleEvent must be one of {tuple(HOOK_SCRIPTS)}")
             else:
                 value = str(value)
             kwargs[name] = value

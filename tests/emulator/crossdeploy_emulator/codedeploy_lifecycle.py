@@ -5,16 +5,33 @@ an all-zero deploymentOverview).
 
 Here each deployment gets a ``Plan`` when it is created (from the group's
 ``codedeploy_behaviour``): ``Created -> InProgress -> Succeeded | Failed`` at fixed
-times, or ``hold`` (no completion). Status, times and overview are computed *lazily from
-the timestamps* whenever a deployment is read (``refresh``), so there is no timer thread
-and results depend only on the clock. A stop or a completion through the control API
-"forces" the final state at that moment.
+times, or ``hold`` (no completion). In a blue/green group whose
+deploymentReadyOption.actionOnTimeout is ``STOP_DEPLOYMENT`` a successful install
+becomes ``Ready`` (replacement instances ready, traffic not rerouted) instead, and stays
+there until ``ContinueDeployment`` (``continue_deployment``), then ``InProgress`` while
+traffic is rerouted (as long as the install took) and ``Succeeded``; ``StopDeployment``
+works from Ready too. ``CONTINUE_DEPLOYMENT`` groups do not wait.
+
+Status, times and overview are computed *lazily from the timestamps* whenever a
+deployment is read (``refresh``), so there is no timer thread and results depend only
+on the clock. A stop or a completion through the control API "forces" the final state at
+that moment. The status of each instance (``instance_statuses``) is derived from the
+deployment's status and the plan's ``failed_instances``; deploymentOverview counts it,
+``codedeploy_targets`` reports it per target.
 
 Rollbacks like AWS: ``StopDeployment`` with ``autoRollbackEnabled=true``, or a failure
 when the deployment's autoRollbackConfiguration is enabled for ``DEPLOYMENT_FAILURE``,
 starts a deployment of the group's last successful revision (creator
-``codeDeployRollback``) and links both through ``rollbackInfo``. Rollback deployments
-always succeed (with the group's delays), whatever the group's mode.
+``codeDeployRollback``, description "Rollback of deployment d-...") and links both
+through ``rollbackInfo``.
+
+Fleet deployments (``start_fleet_deployment``, control API): CodeDeploy deploys the
+group's last successful revision by itself when Auto Scaling launches instances (creator
+``autoscaling``) or when it updates outdated instances after a deployment (creator
+``CodeDeployAutoUpdate``, linked to its root deployment through ``relatedDeployments``).
+
+Deployments CodeDeploy makes by itself always succeed (with the group's delays),
+whatever the group's mode, and occupy the group like any other.
 
 How this is wired into moto's API is in ``codedeploy_api``.
 """
@@ -62,13 +79,48 @@ class Plan:
     outcome: str  # "Succeeded" | "Failed"
     error: Optional[dict]
     instance_count: int
+    failed_instances: int  # how many instances fail when the deployment ends Failed
+    failed_event: str  # at which lifecycle event they fail
+    # Blue/green: the replacement fleet is installed between in_progress_at and
+    # complete_at. With ready_wait (deploymentReadyOption STOP_DEPLOYMENT) a successful
+    # install then waits in Ready until ContinueDeployment; traffic rerouting takes
+    # reroute_seconds from that moment.
+    blue_green: bool = False
+    ready_wait: bool = False
+    reroute_seconds: float = 0.0
+    continued_at: Optional[dt.datetime] = None
     forced: Optional[tuple[str, dt.datetime, Optional[dict]]] = None
     rollback_info: dict = field(default_factory=dict)
     rollback_handled: bool = False
 
 
-def make_plan(behaviour: Behaviour, created: dt.datetime, *, rollback: bool = False) -> Plan:
-    mode = "succeed" if rollback else behaviour.mode
+@dataclass(frozen=True)
+class Style:
+    """What a deployment takes from its group's deploymentStyle and
+    blueGreenDeploymentConfiguration."""
+
+    blue_green: bool = False
+    ready_wait: bool = False
+
+
+def style_of(group: Any) -> Style:
+    """BLUE_GREEN groups; those whose deploymentReadyOption.actionOnTimeout is
+    STOP_DEPLOYMENT wait in Ready for ContinueDeployment (API Reference,
+    DeploymentReadyOption)."""
+    style = getattr(group, "deployment_style", None) or {}
+    if style.get("deploymentType") != "BLUE_GREEN":
+        return Style()
+    config = getattr(group, "blue_green_deployment_configuration", None) or {}
+    ready_option = config.get("deploymentReadyOption") or {}
+    return Style(blue_green=True, ready_wait=ready_option.get("actionOnTimeout") == "STOP_DEPLOYMENT")
+
+
+def make_plan(behaviour: Behaviour, created: dt.datetime, *, always_succeed: bool = False,
+              style: Style = Style()) -> Plan:
+    """The plan of a deployment created at ``created`` under ``behaviour``. Deployments
+    CodeDeploy makes by itself (rollbacks, scale-out, auto-update) ``always_succeed``
+    and never wait in Ready."""
+    mode = "succeed" if always_succeed else behaviour.mode
     return Plan(
         in_progress_at=created + dt.timedelta(seconds=behaviour.in_progress_after),
         complete_at=None
@@ -79,20 +131,61 @@ def make_plan(behaviour: Behaviour, created: dt.datetime, *, rollback: bool = Fa
         if mode == "fail"
         else None,
         instance_count=behaviour.instance_count,
+        failed_instances=behaviour.instance_count
+        if behaviour.failed_instances is None
+        else min(behaviour.failed_instances, behaviour.instance_count),
+        failed_event=behaviour.failed_lifecycle_event,
+        blue_green=style.blue_green,
+        ready_wait=style.ready_wait and not always_succeed,
+        reroute_seconds=behaviour.complete_after - behaviour.in_progress_after,
     )
 
 
-def _overview(status: str, count: int) -> dict:
+# Status of every instance while the deployment as a whole has a given status.
+_INSTANCE_STATUS = {
+    "Created": "Pending",
+    "Queued": "Pending",
+    "InProgress": "InProgress",
+    "Baking": "InProgress",
+    "Ready": "Ready",
+    "Succeeded": "Succeeded",
+    "Stopped": "Skipped",
+}
+
+
+def instance_statuses(status: str, plan: Plan) -> list[str]:
+    """Target status of each instance (by index) of a deployment in ``status``: all
+    the same, except that a Failed deployment's first ``failed_instances`` failed and
+    the others succeeded. deploymentOverview and the deployment targets both come from
+    here, so they always agree."""
+    if status == "Failed":
+        failed = plan.failed_instances
+        return ["Failed"] * failed + ["Succeeded"] * (plan.instance_count - failed)
+    return [_INSTANCE_STATUS.get(status, "Pending")] * plan.instance_count
+
+
+def _overview(status: str, plan: Plan) -> dict:
     overview = {k: 0 for k in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")}
-    bucket = {
-        "Created": "Pending",
-        "InProgress": "InProgress",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-        "Stopped": "Skipped",
-    }.get(status, "Pending")
-    overview[bucket] = count
+    for instance_status in instance_statuses(status, plan):
+        overview[instance_status] += 1
     return overview
+
+
+def _planned_state(plan: Plan, now: dt.datetime) -> tuple[str, Optional[dt.datetime], Optional[dict]]:
+    """(status, completeTime, errorInformation) the plan gives at ``now``."""
+    if plan.forced is not None and now >= plan.forced[1]:
+        return plan.forced
+    if plan.complete_at is None or now < plan.complete_at:
+        return ("InProgress" if now >= plan.in_progress_at else "Created"), None, None
+    if not (plan.ready_wait and plan.outcome == "Succeeded"):
+        return plan.outcome, plan.complete_at, plan.error
+    # blue/green, replacement fleet installed: Ready until continued, then rerouting
+    if plan.continued_at is None:
+        return "Ready", None, None
+    done = plan.continued_at + dt.timedelta(seconds=plan.reroute_seconds)
+    if now >= done:
+        return "Succeeded", done, None
+    return "InProgress", None, None
 
 
 def refresh(deployment: Any, now: dt.datetime) -> None:
@@ -100,15 +193,7 @@ def refresh(deployment: Any, now: dt.datetime) -> None:
     plan: Optional[Plan] = getattr(deployment, "_xd_plan", None)
     if plan is None:
         return
-    if plan.forced is not None and now >= plan.forced[1]:
-        status, end, error = plan.forced
-    elif plan.complete_at is not None and now >= plan.complete_at:
-        status, end, error = plan.outcome, plan.complete_at, plan.error
-    elif now >= plan.in_progress_at:
-        status, end, error = "InProgress", None, None
-    else:
-        status, end, error = "Created", None, None
-
+    status, end, error = _planned_state(plan, now)
     started = plan.in_progress_at <= (end or now)
     if started:
         start = plan.in_progress_at
@@ -119,7 +204,7 @@ def refresh(deployment: Any, now: dt.datetime) -> None:
     deployment.status = status
     deployment.start_time = start
     deployment.complete_time = end
-    deployment.deployment_overview = _overview(status, plan.instance_count)
+    deployment.deployment_overview = _overview(status, plan)
     deployment._xd_error = error
 
 
@@ -179,24 +264,18 @@ def start_rollback(backend: Any, triggering: Any, at: dt.datetime, now: dt.datet
             "previous successful revision exists for the deployment group."
         }
         return
-    # moto's own create_deployment, without the one-active-per-group check (the
-    # triggering deployment is already Stopped/Failed); set by codedeploy_api.install.
-    deployment_id = backend._xd_create_unchecked(
-        application_name=triggering.application_name,
-        deployment_group_name=triggering.deployment_group_name,
-        revision=revision,
-        deployment_config_name=triggering.deployment_config_name,
+    rollback = _create_internal(
+        backend,
+        triggering.application_name,
+        triggering.deployment_group_name,
+        revision,
+        creator="codeDeployRollback",
         description=f"Rollback of deployment {triggering.deployment_id}",
+        at=at,
+        deployment_config_name=triggering.deployment_config_name,
     )
-    rollback = backend.deployments[deployment_id]
-    rollback.creator = "codeDeployRollback"
-    rollback.create_time = at
+    deployment_id = rollback.deployment_id
     rollback._xd_previous_revision = triggering.revision
-    behaviour = BEHAVIOURS.get(
-        backend.account_id, triggering.application_name, triggering.deployment_group_name
-    )
-    rollback._xd_plan = make_plan(behaviour, at, rollback=True)
-    rollback._xd_plan.rollback_handled = True
     rollback._xd_plan.rollback_info = {
         "rollbackTriggeringDeploymentId": triggering.deployment_id,
         "rollbackMessage": f"Rollback of deployment {triggering.deployment_id}",
@@ -207,6 +286,94 @@ def start_rollback(backend: Any, triggering: Any, at: dt.datetime, now: dt.datet
         f"deployment {deployment_id}",
     }
     refresh(rollback, now)
+
+
+def _create_internal(
+    backend: Any,
+    application: str,
+    group: str,
+    revision: dict,
+    *,
+    creator: str,
+    description: str,
+    at: dt.datetime,
+    deployment_config_name: Optional[str] = None,
+) -> Any:
+    """A deployment CodeDeploy starts by itself (``creator`` other than ``user``): it
+    always succeeds, with the group's delays counted from ``at``."""
+    # moto's own create_deployment, without the one-active-per-group check (callers
+    # have made sure the group is free); set by codedeploy_api.install.
+    deployment_id = backend._xd_create_unchecked(
+        application_name=application,
+        deployment_group_name=group,
+        revision=revision,
+        deployment_config_name=deployment_config_name,
+        description=description,
+    )
+    deployment = backend.deployments[deployment_id]
+    deployment.creator = creator
+    deployment.create_time = at
+    behaviour = BEHAVIOURS.get(backend.account_id, application, group)
+    deployment._xd_plan = make_plan(behaviour, at, always_succeed=True,
+                                    style=style_of(deployment.deployment_group))
+    deployment._xd_plan.rollback_handled = True
+    return deployment
+
+
+# AWS's DeploymentCreator values for deployments CodeDeploy starts on its own behalf
+# when the fleet changes (see start_fleet_deployment).
+FLEET_CREATORS = ("autoscaling", "CodeDeployAutoUpdate")
+
+
+class GroupBusy(Exception):
+    """The group cannot take the deployment now (control API answers 409)."""
+
+
+def start_fleet_deployment(backend: Any, application: str, group: str, creator: str) -> Any:
+    """Deploy the group's last successful revision the way CodeDeploy does when the
+    fleet changes: ``autoscaling`` (an Auto Scaling scale-out launched instances) or
+    ``CodeDeployAutoUpdate`` (a follow-on deployment that updates outdated instances).
+    Raises GroupBusy when the group has an active deployment or no successful one,
+    moto's Application/DeploymentGroupDoesNotExistException for unknown names."""
+    if creator not in FLEET_CREATORS:
+        raise ValueError(f"creator must be one of {FLEET_CREATORS}, got {creator!r}")
+    with LOCK:
+        now = utcnow()
+        refresh_all(backend, now)
+        backend.get_deployment_group(application, group)  # ...DoesNotExistException
+        deployments = _deployments_in_group(backend, application, group)
+        active = [d for d in deployments if d.status in ACTIVE_STATUSES]
+        if active:
+            raise GroupBusy(f"deployment group {group} has an active deployment "
+                            f"{active[0].deployment_id}")
+        succeeded = [d for d in deployments if d.status == "Succeeded"]
+        if not succeeded:
+            raise GroupBusy(f"deployment group {group} has no successful deployment to "
+                            "deploy to new instances")
+        root = max(succeeded, key=lambda d: d.complete_time or d.create_time)
+        if creator == "autoscaling":
+            description = (f"Deployment of the last successful revision to instances "
+                           f"launched by Auto Scaling in deployment group {group}")
+        else:
+            description = (f"Automatic update of outdated instances in deployment group "
+                           f"{group} to the revision of deployment {root.deployment_id}")
+        deployment = _create_internal(
+            backend, application, group, root.revision,
+            creator=creator, description=description, at=now,
+            deployment_config_name=root.deployment_config_name,
+        )
+        deployment._xd_previous_revision = root.revision
+        if creator == "CodeDeployAutoUpdate":
+            # API Reference, RelatedDeployments: both directions are reported.
+            deployment.related_deployments = {
+                "autoUpdateOutdatedInstancesRootDeploymentId": root.deployment_id
+            }
+            root.related_deployments = dict(root.related_deployments or {})
+            root.related_deployments.setdefault(
+                "autoUpdateOutdatedInstancesDeploymentIds", []
+            ).append(deployment.deployment_id)
+        refresh(deployment, now)
+        return deployment
 
 
 def stop_deployment(backend: Any, deployment_id: str, auto_rollback_enabled: bool) -> None:
@@ -228,6 +395,47 @@ def stop_deployment(backend: Any, deployment_id: str, auto_rollback_enabled: boo
             start_rollback(backend, deployment, now, now)
         else:
             plan.rollback_handled = True
+
+
+READY_WAIT = "READY_WAIT"
+TERMINATION_WAIT = "TERMINATION_WAIT"
+
+
+def continue_deployment(backend: Any, deployment_id: str, wait_type: Optional[str]) -> None:
+    """ContinueDeployment: a blue/green deployment waiting in Ready starts rerouting
+    traffic now. Errors as the API Reference lists them for ContinueDeployment."""
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    wait_type = wait_type or READY_WAIT
+    with LOCK:
+        now = utcnow()
+        refresh_all(backend, now)
+        deployment = backend.get_deployment(deployment_id)  # DeploymentDoesNotExistException
+        if wait_type not in (READY_WAIT, TERMINATION_WAIT):
+            raise CodeDeployException("InvalidDeploymentWaitTypeException",
+                                      f"The wait type {wait_type} is invalid.")
+        if deployment.status not in ACTIVE_STATUSES:
+            raise CodeDeployException("DeploymentAlreadyCompletedException",
+                                      f"Deployment {deployment_id} has already completed")
+        plan: Plan = deployment._xd_plan
+        if not plan.blue_green:
+            raise CodeDeployException(
+                "UnsupportedActionForDeploymentTypeException",
+                f"Deployment {deployment_id} is an in-place deployment; ContinueDeployment "
+                "applies to blue/green deployments only.")
+        if wait_type == TERMINATION_WAIT:
+            # The emulator has no termination wait: blue instances go when traffic is
+            # rerouted, so no deployment is ever waiting for it.
+            raise CodeDeployException(
+                "InvalidDeploymentWaitTypeException",
+                f"Deployment {deployment_id} is not waiting for the termination of its "
+                "original instances.")
+        if deployment.status != "Ready":
+            raise CodeDeployException(
+                "DeploymentIsNotInReadyStateException",
+                f"Deployment {deployment_id} is in {deployment.status} state, not Ready.")
+        plan.continued_at = now
+        refresh(deployment, now)
 
 
 def force_complete(

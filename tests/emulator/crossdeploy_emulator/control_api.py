@@ -19,14 +19,30 @@ POST   /_crossdeploy/codedeploy/behaviour   set the behaviour of deployments cre
                                             afterwards in a group (or the default when no
                                             group is given)
 POST   /_crossdeploy/codedeploy/complete    finish an active (e.g. held) deployment
+POST   /_crossdeploy/codedeploy/scale-out   start an Auto Scaling scale-out deployment
+                                            (creator ``autoscaling``) of the group's last
+                                            successful revision; 409 when the group is
+                                            busy or has no successful deployment
+POST   /_crossdeploy/codedeploy/agent-update  the same with creator ``CodeDeployAutoUpdate``
+GET    /_crossdeploy/faults                 ``{"rules": [...]}`` with how often each matched
+                                            and fired
+POST   /_crossdeploy/faults                 add fault rules (``faults``); an empty list
+                                            clears them all
+DELETE /_crossdeploy/faults[/{id}]          clear all rules, or one
 ====== ==================================== ==============================================
 
 Behaviour body: ``{"account", "applicationName", "deploymentGroupName", "mode":
 "succeed"|"fail"|"hold", "errorCode", "errorMessage", "inProgressAfterSeconds",
-"completeAfterSeconds", "instanceCount"}`` — omitted fields keep their current value.
+"completeAfterSeconds", "instanceCount", "failedInstances": n|"all",
+"failedLifecycleEvent"}`` — omitted fields keep their current value.
 
 Complete body: ``{"account", "deploymentId", "status": "Succeeded"|"Failed",
 "errorCode", "errorMessage", "region"}``.
+
+Scale-out / agent-update body: ``{"account", "applicationName", "deploymentGroupName",
+"region", "creator": "autoscaling"|"CodeDeployAutoUpdate"}`` (creator defaults to the
+endpoint's); answer ``{"deploymentId", "status", "applicationName",
+"deploymentGroupName", "creator", "description", "revision"}``.
 """
 
 from __future__ import annotations
@@ -35,7 +51,7 @@ import json
 import logging
 from typing import Any, Callable, Iterable, Optional
 
-from . import CONTROL_PREFIX, codedeploy_behaviour, codedeploy_lifecycle
+from . import CONTROL_PREFIX, codedeploy_behaviour, codedeploy_lifecycle, faults
 from .counters import CALLS
 
 log = logging.getLogger(__name__)
@@ -67,18 +83,22 @@ def _json_response(start_response: Callable, status: int, payload: Any) -> Itera
     return [body]
 
 
-def _read_json(environ: dict) -> dict:
+def _read_json_any(environ: dict) -> Any:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     raw = environ["wsgi.input"].read(length) if length else b""
-    if not raw.strip():
-        return {}
     try:
-        doc = json.loads(raw)
+        return json.loads(raw) if raw.strip() else None
     except ValueError as e:
         raise _BadRequest(f"body is not JSON: {e}")
+
+
+def _read_json(environ: dict) -> dict:
+    doc = _read_json_any(environ)
+    if doc is None:
+        return {}
     if not isinstance(doc, dict):
         raise _BadRequest("body must be a JSON object")
     return doc
@@ -169,6 +189,64 @@ def _complete(environ: dict) -> Any:
     return _deployment_summary(deployment)
 
 
+def _fleet_deployment(environ: dict, default_creator: str) -> Any:
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    doc = _read_json(environ)
+    account = doc.get("account") or _production_account()
+    application_name = doc.get("applicationName")
+    group = doc.get("deploymentGroupName")
+    if not (application_name and group):
+        raise _BadRequest("applicationName and deploymentGroupName are required")
+    creator = doc.get("creator") or default_creator
+    backend = _codedeploy_backend(account, doc.get("region") or DEFAULT_REGION)
+    try:
+        deployment = codedeploy_lifecycle.start_fleet_deployment(
+            backend, application_name, group, creator
+        )
+    except ValueError as e:
+        raise _BadRequest(str(e))
+    except codedeploy_lifecycle.GroupBusy as e:
+        raise _BadRequest(str(e), 409)
+    except CodeDeployException as e:  # unknown application or group
+        raise _BadRequest(e.message, 404)
+    log.info("codedeploy: %s deployment %s in %s/%s/%s", creator, deployment.deployment_id,
+             account, application_name, group)
+    return {
+        **_deployment_summary(deployment),
+        "creator": deployment.creator,
+        "description": deployment.description,
+        "revision": deployment.revision,
+    }
+
+
+def _faults(method: str, route: str, environ: dict) -> Any:
+    rule_id = route[len("/faults/"):] if route.startswith("/faults/") else None
+    if method == "GET" and rule_id is None:
+        return {"rules": faults.RULES.list()}
+    if method == "DELETE":
+        cleared = faults.RULES.clear(rule_id)
+        if rule_id is not None and not cleared:
+            raise _BadRequest(f"no fault rule {rule_id}", 404)
+        return {"cleared": cleared}
+    if method == "POST" and rule_id is None:
+        doc = _read_json_any(environ)
+        rules = doc.get("rules") if isinstance(doc, dict) and "rules" in doc else doc
+        if isinstance(rules, dict):
+            rules = [rules]  # a single rule
+        if not isinstance(rules, list):
+            raise _BadRequest('body must be {"rules": [...]}, a list of rules or one rule')
+        if not rules:
+            return {"cleared": faults.RULES.clear()}
+        try:
+            added = faults.RULES.add(rules)
+        except (ValueError, TypeError) as e:
+            raise _BadRequest(str(e))
+        log.info("fault rules added: %s", ", ".join(r.id for r in added))
+        return {"rules": [r.to_json() for r in added]}
+    raise _BadRequest(f"{method} not allowed on {route}", 405)
+
+
 def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
     """The control API as a WSGI application."""
     method = environ.get("REQUEST_METHOD", "GET")
@@ -188,8 +266,16 @@ def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
             return _json_response(start_response, 200, _behaviour(method, environ))
         if route == "/codedeploy/complete" and method == "POST":
             return _json_response(start_response, 200, _complete(environ))
+        if route == "/codedeploy/scale-out" and method == "POST":
+            return _json_response(start_response, 200, _fleet_deployment(environ, "autoscaling"))
+        if route == "/codedeploy/agent-update" and method == "POST":
+            return _json_response(start_response, 200,
+                                  _fleet_deployment(environ, "CodeDeployAutoUpdate"))
+        if route == "/faults" or route.startswith("/faults/"):
+            return _json_response(start_response, 200, _faults(method, route, environ))
         known = {"/health", "/world", "/calls", "/counters", "/reset-counters",
-                 "/codedeploy/behaviour", "/codedeploy/complete"}
+                 "/codedeploy/behaviour", "/codedeploy/complete", "/codedeploy/scale-out",
+                 "/codedeploy/agent-update"}
         if route in known:
             return _json_response(start_response, 405, {"error": f"{method} not allowed on {route}"})
         return _json_response(start_response, 404, {"error": f"no control endpoint {route}"})

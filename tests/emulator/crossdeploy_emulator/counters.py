@@ -10,7 +10,11 @@ one thread per request):
   status: 403 -> AccessDenied, 404 -> NotFound);
 - ``install()`` wraps moto's ``ActionAuthenticatorMixin._authenticate_and_authorize_action``,
   the one place every service passes through with the request already parsed, to fill
-  in service, operation, caller account and principal, and a *whitelist* of parameters.
+  in service, operation, caller account and principal, and a *whitelist* of parameters;
+  then it calls the request listeners (``add_request_listener``: ``faults``).
+
+A call whose answer was injected by ``faults`` carries ``"injected": true`` and the
+injected error code as outcome; injected latency is ``"injectedLatencySeconds"``.
 
 Secrets never enter a record: for ``sts:AssumeRole`` only RoleArn, RoleSessionName and
 DurationSeconds are kept (never ExternalId, Policy or tokens); signatures, access keys
@@ -42,6 +46,16 @@ _PARAM_WHITELIST = {
         "description",
         "includeOnlyStatuses",
         "autoRollbackEnabled",
+        # CreateDeployment options, so tests can see they reached the emulator
+        "autoRollbackConfiguration",
+        "fileExistsBehavior",
+        "overrideAlarmConfiguration",
+        "updateOutdatedInstancesOnly",
+        "targetInstances",
+        # ContinueDeployment, ListDeploymentTargets, BatchGetDeploymentTargets
+        "deploymentWaitType",
+        "targetFilters",
+        "targetIds",
     ),
     "iam": ("UserName", "RoleName", "PolicyArn"),
 }
@@ -199,6 +213,21 @@ def _annotate(response: Any, resource: str) -> None:
     )
 
 
+def current_record() -> Optional[dict]:
+    """The record of the request this thread is serving (None outside a request)."""
+    return getattr(_current, "record", None)
+
+
+# Called with the annotated record of every AWS request, before moto authorizes it.
+# A listener may raise to end the request there (faults does, to inject an error).
+_request_listeners: list[Callable[[dict], None]] = []
+
+
+def add_request_listener(listener: Callable[[dict], None]) -> None:
+    if listener not in _request_listeners:
+        _request_listeners.append(listener)
+
+
 _installed = False
 
 
@@ -216,6 +245,10 @@ def install() -> None:
             _annotate(self, resource)
         except Exception:  # bookkeeping must never change a response
             pass
+        record = current_record()
+        if record is not None:
+            for listener in _request_listeners:
+                listener(record)
         return original(self, iam_request_cls, resource)
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
@@ -315,7 +348,9 @@ class RecordingMiddleware:
             result = self.app(environ, capture)
             status = captured.get("status", 500)
             headers = captured.get("headers", [])
-            if status >= 400:
+            if record.get("injected"):
+                pass  # faults.FaultMiddleware set the outcome: the injected error code
+            elif status >= 400:
                 try:
                     body = b"".join(result)
                 finally:

@@ -12,7 +12,8 @@ i.e. after moto has verified the signature and the identity policy):
 - an explicit ``Deny`` in the bucket policy that matches the caller wins (any account);
 - a caller from another account than the bucket owner additionally needs an ``Allow``
   in the bucket policy (principal: the user/role ARN, the session ARN, the account
-  root/id or ``*``; ``Action`` and ``Resource`` with wildcards).
+  root/id or ``*``; ``Action`` and ``Resource`` with wildcards). Conditions see
+  ``aws:SecureTransport = false`` (the emulator speaks plain HTTP).
 
 Otherwise S3 answers ``403 AccessDenied`` (``BucketAccessDeniedError``, as moto does
 for identity-policy denials). The IAM action names are moto's (``s3:GetObject`` for
@@ -37,6 +38,9 @@ from typing import Any, Optional
 from . import identity, policy
 
 log = logging.getLogger(__name__)
+
+# Condition keys of every request: the emulator serves plain HTTP only.
+REQUEST_CONTEXT = {"aws:SecureTransport": "false"}
 
 _installed = False
 
@@ -64,7 +68,8 @@ def bucket_policy_decision(
         return True, "no such bucket (moto answers NoSuchBucket)"
     owner, document = found
     resource = f"arn:aws:s3:::{bucket_name}" + (f"/{key_name}" if key_name else "")
-    decision = policy.evaluate(document, caller=caller, action=action, resource=resource)
+    decision = policy.evaluate(document, caller=caller, action=action, resource=resource,
+                               context=REQUEST_CONTEXT)
     if decision is policy.Decision.DENY:
         return False, "explicit deny in the bucket policy"
     if caller.account != owner and decision is not policy.Decision.ALLOW:

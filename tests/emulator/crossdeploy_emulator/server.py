@@ -7,11 +7,12 @@ Order of events:
    (``__main__`` does it; ``main`` re-asserts it on ``moto.settings``): every request is
    SigV4-checked and authorized against IAM policies from the first one on.
 2. The extensions are installed (trust, s3_policy, codedeploy_api, protocol_errors,
-   counters).
+   counters, faults).
 3. The world is seeded in-process (``world.seed``).
 4. moto's WSGI app (``DomainDispatcherApplication``, as ``moto_server`` builds it) is
-   wrapped by ``counters.RecordingMiddleware`` (which also routes ``/_crossdeploy``) and
-   served by werkzeug's threaded server on ``host:port`` (port 0 = a free port).
+   wrapped by ``faults.FaultMiddleware`` and ``counters.RecordingMiddleware`` (which
+   also routes ``/_crossdeploy``) and served by werkzeug's threaded server on
+   ``host:port`` (port 0 = a free port).
 5. Exactly one JSON line (``world.describe``) goes to stdout; everything else, including
    anything moto ``print``s, goes to stderr.
 6. Serve until SIGTERM/SIGINT, or stdin EOF with ``--exit-on-stdin-eof``.
@@ -67,12 +68,13 @@ def build_app() -> tuple[object, object]:
     """(wrapped WSGI app, moto's dispatcher). Extensions must be installed first."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import control_api, counters
+    from . import control_api, counters, faults
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
     for service in WARM_BACKENDS:
         dispatcher.app_instances[service] = create_backend_app(service)
-    return counters.RecordingMiddleware(dispatcher, control_api.application), dispatcher
+    app = counters.RecordingMiddleware(faults.FaultMiddleware(dispatcher), control_api.application)
+    return app, dispatcher
 
 
 def install_extensions() -> None:
@@ -82,13 +84,14 @@ def install_extensions() -> None:
     # directly. moto reads settings.INITIAL_NO_AUTH_ACTION_COUNT on every request.
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
-    from . import codedeploy_api, counters, protocol_errors, s3_policy, trust
+    from . import codedeploy_api, counters, faults, protocol_errors, s3_policy, trust
 
     trust.install()
     s3_policy.install()
     codedeploy_api.install()
     protocol_errors.install()
     counters.install()
+    faults.install()
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -12,10 +12,15 @@ Development account 111111111111 (the operator's side):
   user  crossdeploy-operator  sts:AssumeRole (+ sts:TagSession), sts:GetCallerIdentity,
                               S3 read on the revision buckets
   user  dev-admin             everything
-  bucket crossdeploy-revisions          versioned; webapp/webapp-{1.0.0,2.0.0}.zip;
+  bucket crossdeploy-revisions          versioned; webapp/webapp-{1.0.0,2.0.0}.zip and
+                                        the SSE-KMS webapp/webapp-kms-1.0.0.zip;
                                         bucket policy of guide step 2 + read for the
                                         production cross-account roles
-  bucket crossdeploy-revisions-nogrant  same objects, no bucket policy (broken step 2)
+  bucket crossdeploy-revisions-nogrant  the two zips, no bucket policy (broken step 2)
+  bucket crossdeploy-revisions-rolegrant    the two zips; guide step 2 + read for the
+                                            cross-account roles (grants more than the guide)
+  bucket crossdeploy-revisions-conditional  the two zips; guide step 2 with a Condition
+                                            (aws:SecureTransport): undecidable beforehand
 
 Production account 222222222222:
   role  CrossDeployDeployer      trusts the operator user with sts:ExternalId = EXTERNAL_ID
@@ -47,7 +52,14 @@ EXTERNAL_ID = "xd-test-8c1f"
 
 REVISIONS_BUCKET = "crossdeploy-revisions"
 NOGRANT_BUCKET = "crossdeploy-revisions-nogrant"
+ROLEGRANT_BUCKET = "crossdeploy-revisions-rolegrant"
+CONDITIONAL_BUCKET = "crossdeploy-revisions-conditional"
+REVISION_BUCKETS = (REVISIONS_BUCKET, NOGRANT_BUCKET, ROLEGRANT_BUCKET, CONDITIONAL_BUCKET)
 REVISION_KEYS = ("webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip")
+# An SSE-KMS encrypted revision (main bucket only). The key is a fixed ARN in the
+# development account: moto's S3 records and reports it, nothing checks it.
+KMS_REVISION_KEY = "webapp/webapp-kms-1.0.0.zip"
+KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{DEV_ACCOUNT}:key/6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"
 
 APPLICATION = "webapp"
 DEPLOYMENT_GROUP = "webapp-prod"
@@ -113,7 +125,7 @@ def _bucket_resources(*buckets: str) -> list[str]:
 OPERATOR_POLICY = _doc(
     _allow(["sts:AssumeRole", "sts:TagSession"], sid="AssumeCrossAccountRoles"),
     WHOAMI,
-    _allow(["s3:Get*", "s3:List*"], _bucket_resources(REVISIONS_BUCKET, NOGRANT_BUCKET),
+    _allow(["s3:Get*", "s3:List*"], _bucket_resources(*REVISION_BUCKETS),
            sid="ReadOwnRevisionBuckets"),
 )
 
@@ -162,32 +174,57 @@ PROD_ROLES = {
     ),
 }
 
+def guide_step2_statement(bucket: str, condition: dict | None = None) -> dict:
+    """Guide step 2, verbatim: the production instance profile's role may get and list
+    the bucket's objects."""
+    statement = {
+        "Sid": "Cross-account permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn(PROD_ACCOUNT, "CodeDeployInstanceRole")},
+        "Action": ["s3:Get*", "s3:List*"],
+        "Resource": [f"arn:aws:s3:::{bucket}/*"],
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def roles_read_statement(bucket: str) -> dict:
+    """Read on the bucket and its objects for the production cross-account roles (not in
+    the guide). The broken-step-3 roles are granted too, so each of them is broken in
+    exactly one way."""
+    return {
+        "Sid": "CrossDeployRolesRead",
+        "Effect": "Allow",
+        "Principal": {"AWS": [
+            role_arn(PROD_ACCOUNT, "CrossDeployDeployer"),
+            role_arn(PROD_ACCOUNT, "CrossDeployNoCodeDeploy"),
+            role_arn(PROD_ACCOUNT, "CrossDeployNoS3"),
+        ]},
+        "Action": ["s3:Get*", "s3:List*"],
+        "Resource": _bucket_resources(bucket),
+    }
+
+
+def bucket_policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
 # Guide step 2, plus read access for the cross-account roles (the deployer checks the
-# revision before creating the deployment). The broken-step-3 roles are granted too, so
-# each of them is broken in exactly one way.
-REVISIONS_BUCKET_POLICY = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "Cross-account permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": role_arn(PROD_ACCOUNT, "CodeDeployInstanceRole")},
-            "Action": ["s3:Get*", "s3:List*"],
-            "Resource": [f"arn:aws:s3:::{REVISIONS_BUCKET}/*"],
-        },
-        {
-            "Sid": "CrossDeployRolesRead",
-            "Effect": "Allow",
-            "Principal": {"AWS": [
-                role_arn(PROD_ACCOUNT, "CrossDeployDeployer"),
-                role_arn(PROD_ACCOUNT, "CrossDeployNoCodeDeploy"),
-                role_arn(PROD_ACCOUNT, "CrossDeployNoS3"),
-            ]},
-            "Action": ["s3:Get*", "s3:List*"],
-            "Resource": _bucket_resources(REVISIONS_BUCKET),
-        },
-    ],
-})
+# revision before creating the deployment).
+REVISIONS_BUCKET_POLICY = bucket_policy(
+    guide_step2_statement(REVISIONS_BUCKET), roles_read_statement(REVISIONS_BUCKET)
+)
+# The same grants on a bucket of their own: a variant that grants more than the guide.
+ROLEGRANT_BUCKET_POLICY = bucket_policy(
+    guide_step2_statement(ROLEGRANT_BUCKET), roles_read_statement(ROLEGRANT_BUCKET)
+)
+# Guide step 2 with a condition that depends on the request (the instance's download),
+# so whoever evaluates the policy beforehand cannot decide whether the grant holds.
+SECURE_TRANSPORT = {"Bool": {"aws:SecureTransport": "true"}}
+CONDITIONAL_BUCKET_POLICY = bucket_policy(
+    guide_step2_statement(CONDITIONAL_BUCKET, SECURE_TRANSPORT)
+)
 
 
 # --------------------------------------------------------------------------- bundles
@@ -262,23 +299,26 @@ def _create_role(account: str, name: str, trust: str, permissions: str) -> None:
     iam.put_role_policy(name, f"{name}-permissions", permissions)
 
 
+def _put_revision(name: str, key_name: str, **encryption: str) -> dict:
+    """Upload the bundle named by ``key_name`` (its version is in the name); its facts."""
+    from moto.s3.models import s3_backends
+
+    version = key_name.rsplit("-", 1)[-1].removesuffix(".zip")
+    body = revision_bundle(version)
+    key = s3_backends[DEV_ACCOUNT][PARTITION].put_object(name, key_name, body, **encryption)
+    facts = {"versionId": key.version_id, "eTag": key.etag, "size": len(body), "bundleType": "zip"}
+    if encryption:
+        facts.update(serverSideEncryption=key.encryption, sseKmsKeyId=key.kms_key_id)
+    return facts
+
+
 def _create_bucket(name: str, policy: str | None) -> dict[str, dict]:
     from moto.s3.models import s3_backends
 
     s3 = s3_backends[DEV_ACCOUNT][PARTITION]
     s3.create_bucket(name, REGION)
     s3.put_bucket_versioning(name, "Enabled")
-    objects = {}
-    for key_name in REVISION_KEYS:
-        version = key_name.rsplit("-", 1)[-1].removesuffix(".zip")
-        body = revision_bundle(version)
-        key = s3.put_object(name, key_name, body)
-        objects[key_name] = {
-            "versionId": key.version_id,
-            "eTag": key.etag,
-            "size": len(body),
-            "bundleType": "zip",
-        }
+    objects = {key_name: _put_revision(name, key_name) for key_name in REVISION_KEYS}
     if policy is not None:
         s3.put_bucket_policy(name, policy.encode("utf-8"))
     return objects
@@ -302,7 +342,12 @@ def seed() -> Seeded:
     seeded.instance_profile_arn = profile.arn
 
     seeded.objects[REVISIONS_BUCKET] = _create_bucket(REVISIONS_BUCKET, REVISIONS_BUCKET_POLICY)
+    seeded.objects[REVISIONS_BUCKET][KMS_REVISION_KEY] = _put_revision(
+        REVISIONS_BUCKET, KMS_REVISION_KEY, encryption="aws:kms", kms_key_id=KMS_KEY_ARN
+    )
     seeded.objects[NOGRANT_BUCKET] = _create_bucket(NOGRANT_BUCKET, None)
+    seeded.objects[ROLEGRANT_BUCKET] = _create_bucket(ROLEGRANT_BUCKET, ROLEGRANT_BUCKET_POLICY)
+    seeded.objects[CONDITIONAL_BUCKET] = _create_bucket(CONDITIONAL_BUCKET, CONDITIONAL_BUCKET_POLICY)
 
     codedeploy = codedeploy_backends[PROD_ACCOUNT][REGION]
     codedeploy.create_application(APPLICATION, "Server", tags=[])
@@ -356,6 +401,18 @@ def describe(seeded: Seeded, endpoint: str, lifecycle: dict) -> dict:
                 "account": DEV_ACCOUNT,
                 "hasBucketPolicy": False,
                 "objects": seeded.objects[NOGRANT_BUCKET],
+            },
+            "revisionsRoleGrant": {
+                "name": ROLEGRANT_BUCKET,
+                "account": DEV_ACCOUNT,
+                "hasBucketPolicy": True,
+                "objects": seeded.objects[ROLEGRANT_BUCKET],
+            },
+            "revisionsConditional": {
+                "name": CONDITIONAL_BUCKET,
+                "account": DEV_ACCOUNT,
+                "hasBucketPolicy": True,
+                "objects": seeded.objects[CONDITIONAL_BUCKET],
             },
         },
         "codedeploy": {
