@@ -336,9 +336,34 @@ def test_duration_above_max_session_duration_is_rejected(world):
 KEY1 = "webapp/webapp-1.0.0.zip"
 
 
+def test_revisions_bucket_policy_is_the_guides_step_2(world):
+    """crossdeploy-revisions grants exactly what the guide writes: the production
+    instance profile's role may get and list the objects; nobody else is named."""
+    bucket = world["buckets"]["revisions"]
+    operator = as_user(world, "operator", "s3")  # same account: its identity policy suffices
+    policy = json.loads(operator.get_bucket_policy(Bucket=bucket["name"])["Policy"])
+    assert policy == {"Version": "2012-10-17", "Statement": [{
+        "Sid": "Cross-account permissions", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::222222222222:role/CodeDeployInstanceRole"},
+        "Action": ["s3:Get*", "s3:List*"], "Resource": ["arn:aws:s3:::crossdeploy-revisions/*"]}]}
+    head = operator.head_object(Bucket=bucket["name"], Key=KEY1)
+    assert head["VersionId"] == bucket["objects"][KEY1]["versionId"]
+    listed = operator.list_objects_v2(Bucket=bucket["name"], Prefix="webapp/")
+    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip",
+                                                      "webapp/webapp-kms-1.0.0.zip"]
+    deployer = as_role(world, "deployer", "s3")  # the cross-account role of step 3 is not granted
+    for call in (lambda: deployer.head_object(Bucket=bucket["name"], Key=KEY1),
+                 lambda: deployer.get_object(Bucket=bucket["name"], Key=KEY1),
+                 lambda: deployer.list_objects_v2(Bucket=bucket["name"]),
+                 lambda: deployer.get_bucket_policy(Bucket=bucket["name"])):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e)[2] == 403
+
+
 def test_deployer_reads_granted_bucket(world):
     s3 = as_role(world, "deployer", "s3")
-    bucket = world["buckets"]["revisions"]
+    bucket = world["buckets"]["revisionsRoleGrant"]  # grants the cross-account roles
     head = s3.head_object(Bucket=bucket["name"], Key=KEY1)
     assert head["ContentLength"] == bucket["objects"][KEY1]["size"]
     assert head["VersionId"] == bucket["objects"][KEY1]["versionId"]
@@ -346,8 +371,7 @@ def test_deployer_reads_granted_bucket(world):
                          VersionId=bucket["objects"][KEY1]["versionId"])["Body"].read()
     assert "appspec.yml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
     listed = s3.list_objects_v2(Bucket=bucket["name"], Prefix="webapp/")
-    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip",
-                                                      "webapp/webapp-kms-1.0.0.zip"]
+    assert [o["Key"] for o in listed["Contents"]] == ["webapp/webapp-1.0.0.zip", "webapp/webapp-2.0.0.zip"]
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket["name"])["Policy"])
     assert policy["Statement"][0]["Sid"] == "Cross-account permissions"
     s3.head_bucket(Bucket=bucket["name"])
@@ -358,11 +382,10 @@ def test_sse_kms_revision(world):
     facts = bucket["objects"]["webapp/webapp-kms-1.0.0.zip"]
     assert facts["serverSideEncryption"] == "aws:kms"
     assert facts["sseKmsKeyId"].startswith("arn:aws:kms:us-east-1:111111111111:key/")
-    for s3 in (as_role(world, "deployer", "s3"), as_user(world, "operator", "s3")):
-        head = s3.head_object(Bucket=bucket["name"], Key="webapp/webapp-kms-1.0.0.zip")
-        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == facts["sseKmsKeyId"]
-        assert (head["VersionId"], head["ETag"], head["ContentLength"]) == (
-            facts["versionId"], facts["eTag"], facts["size"])
+    head = as_user(world, "operator", "s3").head_object(Bucket=bucket["name"], Key="webapp/webapp-kms-1.0.0.zip")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == facts["sseKmsKeyId"]
+    assert (head["VersionId"], head["ETag"], head["ContentLength"]) == (
+        facts["versionId"], facts["eTag"], facts["size"])
     plain = as_user(world, "operator", "s3").head_object(Bucket=bucket["name"], Key=KEY1)
     assert "SSEKMSKeyId" not in plain and plain.get("ServerSideEncryption") != "aws:kms"
 
@@ -406,8 +429,8 @@ def test_deployer_is_denied_on_bucket_without_grant(world):
 
 def test_role_without_s3_permission_is_denied(world):
     s3 = as_role(world, "noS3", "s3")
-    with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket="crossdeploy-revisions", Key=KEY1)
+    with pytest.raises(ClientError) as e:  # the bucket grants it: its own policy denies
+        s3.head_object(Bucket="crossdeploy-revisions-rolegrant", Key=KEY1)
     assert error_of(e)[2] == 403
 
 
@@ -1058,15 +1081,15 @@ def test_calls_record_s3_operations_and_since(world):
     _, calls = control(world, "/calls")
     since = max((c["seq"] for c in calls), default=0)
     s3 = as_role(world, "deployer", "s3", session="s3-ops")
-    s3.head_object(Bucket="crossdeploy-revisions", Key=KEY1)
+    s3.head_object(Bucket="crossdeploy-revisions-rolegrant", Key=KEY1)
     with pytest.raises(ClientError):
         s3.head_object(Bucket="crossdeploy-revisions-nogrant", Key=KEY1)
-    s3.list_objects_v2(Bucket="crossdeploy-revisions")
+    s3.list_objects_v2(Bucket="crossdeploy-revisions-rolegrant")
     _, calls = control(world, f"/calls?service=s3&since={since}&principal_contains=/s3-ops")
     assert [(c["operation"], c["outcome"], c["params"].get("Bucket")) for c in calls] == [
-        ("HeadObject", "ok", "crossdeploy-revisions"),
+        ("HeadObject", "ok", "crossdeploy-revisions-rolegrant"),
         ("HeadObject", "AccessDenied", "crossdeploy-revisions-nogrant"),
-        ("ListObjectsV2", "ok", "crossdeploy-revisions"),
+        ("ListObjectsV2", "ok", "crossdeploy-revisions-rolegrant"),
     ]
 
 
@@ -1146,7 +1169,7 @@ def test_fault_errors_in_each_protocol(world):
     cd = client(world, "codedeploy", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     sts = client(world, "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     mine = {"principal_contains": f"/{session}"}
-    bucket = world["buckets"]["revisions"]["name"]
+    bucket = world["buckets"]["revisionsRoleGrant"]["name"]  # readable by the deployer
     cases = [
         ("sts", "GetCallerIdentity", {"effect": "throttle"}, lambda: sts.get_caller_identity(),
          ("Throttling", 400)),

@@ -14,8 +14,7 @@ Development account 111111111111 (the operator's side):
   user  dev-admin             everything
   bucket crossdeploy-revisions          versioned; webapp/webapp-{1.0.0,2.0.0}.zip and
                                         the SSE-KMS webapp/webapp-kms-1.0.0.zip;
-                                        bucket policy of guide step 2 + read for the
-                                        production cross-account roles
+                                        bucket policy = guide step 2, exactly
   bucket crossdeploy-revisions-nogrant  the two zips, no bucket policy (broken step 2)
   bucket crossdeploy-revisions-rolegrant    the two zips; guide step 2 + read for the
                                             cross-account roles (grants more than the guide)
@@ -210,12 +209,10 @@ def bucket_policy(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-# Guide step 2, plus read access for the cross-account roles (the deployer checks the
-# revision before creating the deployment).
-REVISIONS_BUCKET_POLICY = bucket_policy(
-    guide_step2_statement(REVISIONS_BUCKET), roles_read_statement(REVISIONS_BUCKET)
-)
-# The same grants on a bucket of their own: a variant that grants more than the guide.
+# Guide step 2 to the letter, and nothing else: the bucket grants the production
+# instance profile's role, never the cross-account role of step 3.
+REVISIONS_BUCKET_POLICY = bucket_policy(guide_step2_statement(REVISIONS_BUCKET))
+# A variant that grants more than the guide: read for the cross-account roles too.
 ROLEGRANT_BUCKET_POLICY = bucket_policy(
     guide_step2_statement(ROLEGRANT_BUCKET), roles_read_statement(ROLEGRANT_BUCKET)
 )
