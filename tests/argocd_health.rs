@@ -264,6 +264,13 @@ fn operator_conditions_map_to_argo_health() {
             false,
             "Progressing",
         ),
+        // Blue/green waiting for a person to reroute traffic.
+        (
+            Health::Progressing,
+            Reason::WaitingForTrafficReroute,
+            false,
+            "Suspended",
+        ),
         (Health::Stalled, Reason::DeploymentFailed, false, "Degraded"),
         (Health::Stalled, Reason::AssumeRoleDenied, true, "Degraded"),
         (Health::Suspended, Reason::Suspended, true, "Suspended"),

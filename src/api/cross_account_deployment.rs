@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::TargetAccountRef;
+use super::{RevisionCheck, TargetAccountRef};
 
 /// Desired CodeDeploy deployment of one revision into a deployment group of
 /// another AWS account.
@@ -61,9 +61,10 @@ pub struct CrossAccountDeploymentSpec {
     pub revision: RevisionSpec,
 
     /// Free text added to the CodeDeploy deployment's description (crossdeploy
-    /// appends its own marker to it).
+    /// appends its own marker to it, so the text may not contain one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.size() <= 400").message("description must be at most 400 characters"))]
+    #[x_kube(validation = Rule::new("!self.contains('[crossdeploy:')").message("description must not contain '[crossdeploy:': crossdeploy appends its own marker"))]
     #[schemars(length(max = 400))]
     pub description: Option<String>,
 
@@ -288,6 +289,11 @@ pub struct CrossAccountDeploymentStatus {
     /// The desired revision as resolved in S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<ResolvedRevision>,
+    /// How the desired revision was checked against what CodeDeploy needs
+    /// (guide steps 2 and 4), by which identity, and what could not be
+    /// determined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_check: Option<RevisionCheck>,
     /// Digest of the desired revision and deployment settings; the marker in
     /// the CodeDeploy description carries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,6 +477,12 @@ pub struct DeploymentRecord {
     /// Id of the rollback deployment CodeDeploy started, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_deployment_id: Option<String>,
+    /// Status of that rollback deployment, followed to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_status: Option<DeploymentStatus>,
+    /// The key of the revision the rollback deployed (what the group runs now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_revision_key: Option<String>,
     /// AWS account the deployment runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,

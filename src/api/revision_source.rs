@@ -178,9 +178,31 @@ pub struct TargetVerification {
     /// instanceProfileRoleArn read access to the revision?
     pub bucket_policy: BucketPolicyGrant,
     /// HeadObject as the TargetAccount's role: true readable, false refused,
-    /// absent when not checked.
+    /// absent when not checked. CodeDeploy does not need the role to read
+    /// the revision (the instances fetch it), so false is only a note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readable_by_role: Option<bool>,
+    /// What could not be determined; nothing here fails the verification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// How a revision was checked against what CodeDeploy needs: the object
+/// exists (guide step 4) and the production instance profile may read it
+/// (guide step 2). Only a determined failure stops a deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionCheck {
+    /// The identity that confirmed the object exists; absent when none that
+    /// crossdeploy may use could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_by: Option<String>,
+    /// Guide step 2: does the bucket policy grant the TargetAccount's
+    /// instanceProfileRoleArn read access?
+    pub bucket_policy: BucketPolicyGrant,
+    /// What could not be determined, and why; nothing here stops a deployment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Outcome of the guide step 2 check for one TargetAccount.

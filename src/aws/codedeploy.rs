@@ -24,11 +24,77 @@ pub const ACTIVE_STATUSES: [DeploymentStatus; 5] = [
 /// BatchGetDeployments accepts at most this many ids per call.
 const BATCH_GET_LIMIT: usize = 25;
 
+/// Who started a deployment (DeploymentInfo.creator). Only `User`
+/// deployments can be crossdeploy's; the others are CodeDeploy's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Creator {
+    /// CreateDeployment by a person or a tool (crossdeploy among them).
+    #[default]
+    User,
+    /// Auto Scaling scale-out: the group's last successful revision onto new instances.
+    Autoscaling,
+    /// An automatic rollback of a failed or stopped deployment.
+    CodeDeployRollback,
+    /// The CodeDeploy agent updating outdated instances.
+    CodeDeployAutoUpdate,
+    Other(String),
+}
+
+impl Creator {
+    fn from_aws(s: &str) -> Self {
+        match s {
+            "user" => Self::User,
+            "autoscaling" => Self::Autoscaling,
+            "codeDeployRollback" => Self::CodeDeployRollback,
+            "CodeDeployAutoUpdate" => Self::CodeDeployAutoUpdate,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// What CodeDeploy calls it, for messages.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::User => "user",
+            Self::Autoscaling => "autoscaling",
+            Self::CodeDeployRollback => "codeDeployRollback",
+            Self::CodeDeployAutoUpdate => "CodeDeployAutoUpdate",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// The S3 object a deployment deploys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Object {
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+    pub e_tag: Option<String>,
+}
+
+impl S3Object {
+    /// The same object: bucket and key, and version and ETag where both
+    /// sides name one (CodeDeploy echoes what the request gave).
+    pub fn same_as(&self, other: &S3Object) -> bool {
+        let agree = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => a.trim_matches('"') == b.trim_matches('"'),
+            _ => true,
+        };
+        self.bucket == other.bucket
+            && self.key == other.key
+            && agree(&self.version, &other.version)
+            && agree(&self.e_tag, &other.e_tag)
+    }
+}
+
 /// The parts of a CodeDeploy deployment crossdeploy acts on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeploymentView {
     pub id: String,
     pub status: DeploymentStatus,
+    pub creator: Creator,
+    /// The S3 revision it deploys (None for other revision types).
+    pub revision: Option<S3Object>,
     pub description: String,
     pub create_time: Option<Time>,
     pub complete_time: Option<Time>,
@@ -44,6 +110,13 @@ impl From<&DeploymentInfo> for DeploymentView {
             id: d.deployment_id().unwrap_or_default().to_string(),
             status: d.status().map_or(DeploymentStatus::Other(String::new()), |s| {
                 DeploymentStatus::from(s.as_str())
+            }),
+            creator: d.creator().map_or(Creator::User, |c| Creator::from_aws(c.as_str())),
+            revision: d.revision().and_then(|r| r.s3_location()).map(|s| S3Object {
+                bucket: s.bucket().unwrap_or_default().to_string(),
+                key: s.key().unwrap_or_default().to_string(),
+                version: s.version().map(str::to_string),
+                e_tag: s.e_tag().map(str::to_string),
             }),
             description: d.description().unwrap_or_default().to_string(),
             create_time: d.create_time().and_then(to_time),
@@ -69,24 +142,17 @@ impl From<&DeploymentInfo> for DeploymentView {
     }
 }
 
-/// Application and group exist and the role may read them.
-pub async fn check_deployment_group(cd: &Client, application: &str, group: &str) -> Result<(), AwsError> {
-    cd.get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await
-        .map(|_| ())
-        .classify("codedeploy:GetDeploymentGroup")
+/// What GetDeploymentGroup says about a group that matters here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupView {
+    /// The deployment most recently started in the group, whoever started it.
+    pub last_attempted: Option<String>,
+    pub last_successful: Option<String>,
 }
 
-/// The id of the deployment most recently started in the group, whoever
-/// started it (the drift check compares it with ours).
-pub async fn last_attempted_deployment(
-    cd: &Client,
-    application: &str,
-    group: &str,
-) -> Result<Option<String>, AwsError> {
+/// The group (proving application and group exist and the role may read
+/// them) and its latest deployments.
+pub async fn deployment_group(cd: &Client, application: &str, group: &str) -> Result<GroupView, AwsError> {
     let out = cd
         .get_deployment_group()
         .application_name(application)
@@ -94,11 +160,14 @@ pub async fn last_attempted_deployment(
         .send()
         .await
         .classify("codedeploy:GetDeploymentGroup")?;
-    Ok(out
-        .deployment_group_info()
-        .and_then(|g| g.last_attempted_deployment())
-        .and_then(|d| d.deployment_id())
-        .map(str::to_string))
+    let info = out.deployment_group_info();
+    let id = |d: Option<&aws_sdk_codedeploy::types::LastDeploymentInfo>| {
+        d.and_then(|d| d.deployment_id()).map(str::to_string)
+    };
+    Ok(GroupView {
+        last_attempted: id(info.and_then(|g| g.last_attempted_deployment())),
+        last_successful: id(info.and_then(|g| g.last_successful_deployment())),
+    })
 }
 
 pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, AwsError> {
@@ -125,6 +194,19 @@ pub async fn list_deployments(
     statuses: &[DeploymentStatus],
     since: Option<aws_smithy_types::DateTime>,
 ) -> Result<Vec<DeploymentView>, AwsError> {
+    let ids = list_deployment_ids(cd, application, group, statuses, since).await?;
+    batch_get(cd, &ids).await
+}
+
+/// Ids of the group's deployments created since `since`, optionally only
+/// those in `statuses` (ListDeployments, all pages).
+pub async fn list_deployment_ids(
+    cd: &Client,
+    application: &str,
+    group: &str,
+    statuses: &[DeploymentStatus],
+    since: Option<aws_smithy_types::DateTime>,
+) -> Result<Vec<String>, AwsError> {
     let mut ids = Vec::new();
     let mut next: Option<String> = None;
     loop {
@@ -146,6 +228,12 @@ pub async fn list_deployments(
             _ => break,
         }
     }
+    Ok(ids)
+}
+
+/// The deployments with these ids (BatchGetDeployments, 25 per call), newest
+/// first.
+pub async fn batch_get(cd: &Client, ids: &[String]) -> Result<Vec<DeploymentView>, AwsError> {
     let mut views = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(BATCH_GET_LIMIT) {
         let out = cd

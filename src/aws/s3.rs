@@ -1,4 +1,4 @@
-//! S3: proving that the target role can read a revision (guide steps 2 and 4).
+//! S3: what a revision is (guide step 4) and who may read it (guide step 2).
 
 use aws_sdk_s3::Client;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -6,9 +6,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::{AwsError, Classify};
 use crate::api::{ResolvedRevision, S3Revision};
 
-/// HeadObject as the target role: the object exists, the role (and, cross
-/// account, the bucket policy) allow reading it. Returns what was found.
-pub async fn head_revision(s3: &Client, rev: &S3Revision, bundle_type: &str) -> Result<ResolvedRevision, AwsError> {
+/// An object as HeadObject describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub revision: ResolvedRevision,
+    /// The KMS key of an SSE-KMS object: the instances need kms:Decrypt too.
+    pub kms_key: Option<String>,
+}
+
+/// HeadObject: the object exists and this identity may read it.
+pub async fn head(s3: &Client, rev: &S3Revision, bundle_type: &str) -> Result<Head, AwsError> {
     let out = s3
         .head_object()
         .bucket(&rev.bucket)
@@ -17,14 +24,24 @@ pub async fn head_revision(s3: &Client, rev: &S3Revision, bundle_type: &str) -> 
         .send()
         .await
         .classify("s3:HeadObject")?;
-    Ok(ResolvedRevision {
-        bucket: rev.bucket.clone(),
-        key: rev.key.clone(),
-        version_id: out.version_id().map(str::to_string).filter(|v| v != "null"),
-        e_tag: out.e_tag().map(str::to_string),
-        size: out.content_length(),
-        last_modified: out.last_modified().and_then(to_time),
-        bundle_type: bundle_type.to_string(),
+    let kms = out
+        .server_side_encryption()
+        .is_some_and(|e| e.as_str().starts_with("aws:kms"));
+    Ok(Head {
+        revision: ResolvedRevision {
+            bucket: rev.bucket.clone(),
+            key: rev.key.clone(),
+            version_id: out.version_id().map(str::to_string).filter(|v| v != "null"),
+            e_tag: out.e_tag().map(str::to_string),
+            size: out.content_length(),
+            last_modified: out.last_modified().and_then(to_time),
+            bundle_type: bundle_type.to_string(),
+        },
+        kms_key: kms.then(|| {
+            out.ssekms_key_id()
+                .unwrap_or("the bucket's default KMS key")
+                .to_string()
+        }),
     })
 }
 
@@ -73,11 +90,18 @@ pub async fn list_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<Vec
     })
 }
 
-/// The bucket's policy document; None when the bucket has no policy.
-pub async fn get_bucket_policy(s3: &Client, bucket: &str) -> Result<Option<String>, AwsError> {
+/// The bucket's policy document; None when the bucket has no policy. Only
+/// identities of the bucket owner's account may read it: `expected_owner`
+/// makes S3 refuse when the bucket belongs to another account.
+pub async fn get_bucket_policy(
+    s3: &Client,
+    bucket: &str,
+    expected_owner: Option<&str>,
+) -> Result<Option<String>, AwsError> {
     match s3
         .get_bucket_policy()
         .bucket(bucket)
+        .set_expected_bucket_owner(expected_owner.map(str::to_string))
         .send()
         .await
         .classify("s3:GetBucketPolicy")

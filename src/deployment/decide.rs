@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::api::{OnActiveDeployment, Phase};
-use crate::aws::codedeploy::DeploymentView;
+use crate::api::{DeploymentStatus, OnActiveDeployment, Phase};
+use crate::aws::codedeploy::{Creator, DeploymentView};
 use crate::status::backoff::{STALLED_RETRY, retry_backoff};
 use crate::status::{Failure, Health, Reason, Report};
 
@@ -27,6 +27,10 @@ pub struct Observed<'a> {
     /// A later deployment (not ours) that the drift check found in the group
     /// after ours succeeded.
     pub replaced_by: Option<&'a str>,
+    /// CodeDeploy's automatic rollback of ours, when it failed or was stopped.
+    pub rollback: Option<&'a DeploymentView>,
+    /// What the revision check could not determine; said, never blocking.
+    pub notes: &'a [String],
     /// How long a settled object waits before it is looked at again.
     pub settled_recheck: Duration,
 }
@@ -68,6 +72,14 @@ pub fn poll_interval(active_for: Duration) -> Duration {
 }
 
 pub fn decide(o: &Observed<'_>) -> Decision {
+    let mut decision = decide_without_notes(o);
+    if !o.notes.is_empty() && decision.report.health != Health::Stalled {
+        decision.report.message = format!("{}. Note: {}", decision.report.message, o.notes.join(". Note: "));
+    }
+    decision
+}
+
+fn decide_without_notes(o: &Observed<'_>) -> Decision {
     if let Some(f) = &o.failure {
         return decide_failure(f, o.retry_attempt);
     }
@@ -82,6 +94,12 @@ pub fn decide(o: &Observed<'_>) -> Decision {
             o.settled_recheck,
         ));
     }
+    untracked(o)
+}
+
+/// Nothing of ours for the desired digest: create it, or deal with what
+/// occupies the group first.
+fn untracked(o: &Observed<'_>) -> Decision {
     match (o.other_active, o.on_active) {
         (Some(other), OnActiveDeployment::Wait) => Decision::report(Report::new(
             Health::Progressing,
@@ -92,6 +110,22 @@ pub fn decide(o: &Observed<'_>) -> Decision {
             ),
             poll_interval(o.active_for),
         )),
+        // CodeDeploy's own deployments (scale-out, rollbacks, agent updates)
+        // keep the fleet whole; they are waited for, never stopped.
+        (Some(other), OnActiveDeployment::StopAndReplace) if other.creator != Creator::User => {
+            Decision::report(Report::new(
+                Health::Progressing,
+                Reason::WaitingForActiveDeployment,
+                format!(
+                    "deployment {} ({}) was started by CodeDeploy itself (creator {}); crossdeploy never stops \
+                     CodeDeploy's own deployments and waits for it to finish",
+                    other.id,
+                    other.status,
+                    other.creator.as_str()
+                ),
+                poll_interval(o.active_for),
+            ))
+        }
         (Some(other), OnActiveDeployment::StopAndReplace) => Decision {
             effect: Effect::StopDeployment { id: other.id.clone() },
             report: Report::new(
@@ -122,6 +156,20 @@ fn track(d: &DeploymentView, o: &Observed<'_>) -> Decision {
 
 fn tracked(d: &DeploymentView, o: &Observed<'_>) -> Report {
     let (health, reason, message, requeue) = match d.status.phase() {
+        Phase::Active if d.status == DeploymentStatus::Ready => (
+            Health::Progressing,
+            Reason::WaitingForTrafficReroute,
+            format!(
+                "deployment {} is Ready: the replacement instances are up and CodeDeploy waits for someone to \
+                 reroute traffic to them{}. Continue it in the target account (aws deploy continue-deployment \
+                 --deployment-id {} --deployment-wait-type READY_WAIT), or stop it to keep the original \
+                 instances",
+                d.id,
+                instance_summary(d),
+                d.id
+            ),
+            poll_interval(o.active_for),
+        ),
         Phase::Active => (
             Health::Progressing,
             Reason::DeploymentInProgress,
@@ -131,12 +179,7 @@ fn tracked(d: &DeploymentView, o: &Observed<'_>) -> Report {
         Phase::Succeeded if o.replaced_by.is_some() => (
             Health::Stalled,
             Reason::DeploymentReplaced,
-            format!(
-                "deployment {} succeeded, but {} was deployed to the group after it, so the group no longer runs \
-                 this revision. Set the annotation crossdeploy.io/redeploy to deploy it again, or update the spec",
-                d.id,
-                o.replaced_by.unwrap_or_default()
-            ),
+            replaced_message(d, o.replaced_by.unwrap_or_default()),
             o.settled_recheck,
         ),
         Phase::Succeeded => (
@@ -148,14 +191,8 @@ fn tracked(d: &DeploymentView, o: &Observed<'_>) -> Report {
         Phase::Failed => (
             Health::Stalled,
             Reason::DeploymentFailed,
-            format!(
-                "deployment {} failed: {}: {}. Fix the application or the revision, then deploy a new \
-                 revision or set the annotation crossdeploy.io/redeploy to retry",
-                d.id,
-                d.error_code.as_deref().unwrap_or("UNKNOWN"),
-                d.error_message.as_deref().unwrap_or("CodeDeploy gave no message"),
-            ),
-            o.settled_recheck,
+            failed_message(d, o.rollback),
+            after_failure(o),
         ),
         Phase::Stopped => (
             Health::Stalled,
@@ -164,15 +201,63 @@ fn tracked(d: &DeploymentView, o: &Observed<'_>) -> Report {
                 "deployment {} was stopped{}. Deploy a new revision or set the annotation \
                  crossdeploy.io/redeploy to retry",
                 d.id,
-                d.rollback_deployment_id
-                    .as_deref()
-                    .map(|r| format!(" and rolled back by {r}"))
-                    .unwrap_or_default()
+                rolled_back(d, o.rollback),
             ),
-            o.settled_recheck,
+            after_failure(o),
         ),
     };
     Report::new(health, reason, message, requeue)
+}
+
+fn replaced_message(d: &DeploymentView, replaced_by: &str) -> String {
+    format!(
+        "deployment {} succeeded, but {replaced_by} was deployed to the group after it, so the group no longer \
+         runs this revision. Set the annotation crossdeploy.io/redeploy to deploy it again, or update the spec",
+        d.id
+    )
+}
+
+fn failed_message(d: &DeploymentView, rollback: Option<&DeploymentView>) -> String {
+    format!(
+        "deployment {} failed: {}: {}{}. Fix the application or the revision, then deploy a new revision or set \
+         the annotation crossdeploy.io/redeploy to retry",
+        d.id,
+        d.error_code.as_deref().unwrap_or("UNKNOWN"),
+        d.error_message.as_deref().unwrap_or("CodeDeploy gave no message"),
+        rolled_back(d, rollback),
+    )
+}
+
+/// "; CodeDeploy rolled it back to <key> with d-RB (Succeeded)", when it did.
+fn rolled_back(d: &DeploymentView, rollback: Option<&DeploymentView>) -> String {
+    let Some(id) = d.rollback_deployment_id.as_deref() else {
+        return String::new();
+    };
+    let Some(r) = rollback.filter(|r| r.id == id) else {
+        return format!("; CodeDeploy rolls it back with deployment {id}");
+    };
+    let to = r
+        .revision
+        .as_ref()
+        .map(|rev| format!(" to {}", rev.key))
+        .unwrap_or_default();
+    match r.status.phase() {
+        Phase::Active => format!(
+            "; CodeDeploy is rolling it back{to} with deployment {id} ({})",
+            r.status
+        ),
+        Phase::Succeeded => format!("; CodeDeploy rolled it back{to} with deployment {id}, which succeeded"),
+        _ => format!("; CodeDeploy's rollback{to} with deployment {id} ended {}", r.status),
+    }
+}
+
+/// A failed or stopped deployment is looked at again once its rollback has
+/// ended; until then the rollback is polled.
+fn after_failure(o: &Observed<'_>) -> Duration {
+    match o.rollback {
+        Some(r) if r.status.is_active() => poll_interval(o.active_for),
+        _ => o.settled_recheck,
+    }
 }
 
 /// Transient failures keep the object Reconciling with growing backoff;
@@ -206,7 +291,8 @@ fn instance_summary(d: &DeploymentView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DeploymentOverview, DeploymentStatus};
+    use crate::api::DeploymentOverview;
+    use crate::aws::codedeploy::S3Object;
 
     fn dep(id: &str, status: &str) -> DeploymentView {
         DeploymentView {
@@ -226,6 +312,8 @@ mod tests {
             active_for: Duration::ZERO,
             retry_attempt: 0,
             replaced_by: None,
+            rollback: None,
+            notes: &[],
             settled_recheck: SETTLED_RECHECK,
         }
     }
@@ -464,5 +552,91 @@ mod tests {
         assert_eq!(&backoffs[..4], &[2, 4, 8, 16]);
         assert!(backoffs.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(retry_backoff(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn codedeploys_own_deployments_are_waited_for_never_stopped() {
+        let scale_out = DeploymentView {
+            creator: Creator::Autoscaling,
+            ..dep("d-ASG", "InProgress")
+        };
+        let mut o = observed(None, Some(&scale_out));
+        o.on_active = OnActiveDeployment::StopAndReplace;
+        let d = decide(&o);
+        assert_eq!(
+            (d.effect, d.report.reason),
+            (Effect::None, Reason::WaitingForActiveDeployment)
+        );
+        assert!(d.report.message.contains("autoscaling"), "{}", d.report.message);
+    }
+
+    #[test]
+    fn a_blue_green_deployment_waiting_for_traffic_says_what_to_do() {
+        let ready = dep("d-BG", "Ready");
+        let d = decide(&observed(Some(&ready), None));
+        assert_eq!(
+            (d.report.health, d.report.reason),
+            (Health::Progressing, Reason::WaitingForTrafficReroute)
+        );
+        assert!(d.report.message.contains("continue-deployment"), "{}", d.report.message);
+    }
+
+    #[test]
+    fn a_rollback_is_followed_and_reported() {
+        let failed = DeploymentView {
+            rollback_deployment_id: Some("d-RB".into()),
+            error_code: Some("HEALTH_CONSTRAINTS".into()),
+            ..dep("d-F", "Failed")
+        };
+        let rolling = DeploymentView {
+            creator: Creator::CodeDeployRollback,
+            revision: Some(S3Object {
+                bucket: "revs".into(),
+                key: "webapp/webapp-1.0.0.zip".into(),
+                ..Default::default()
+            }),
+            ..dep("d-RB", "InProgress")
+        };
+        let mut o = observed(Some(&failed), None);
+        o.rollback = Some(&rolling);
+        let d = decide(&o);
+        assert_eq!(
+            (d.report.health, d.report.reason),
+            (Health::Stalled, Reason::DeploymentFailed)
+        );
+        assert!(
+            d.report.message.contains("rolling it back to webapp/webapp-1.0.0.zip"),
+            "{}",
+            d.report.message
+        );
+        assert!(d.report.requeue < Some(SETTLED_RECHECK), "an active rollback is polled");
+        let done = DeploymentView {
+            status: DeploymentStatus::Succeeded,
+            ..rolling.clone()
+        };
+        o.rollback = Some(&done);
+        let d = decide(&o);
+        assert!(
+            d.report
+                .message
+                .contains("rolled it back to webapp/webapp-1.0.0.zip with deployment d-RB, which succeeded"),
+            "{}",
+            d.report.message
+        );
+        assert_eq!(d.report.requeue, Some(SETTLED_RECHECK));
+    }
+
+    #[test]
+    fn notes_are_said_but_never_stop_anything() {
+        let notes = vec!["could not determine the grant".to_string()];
+        let mut o = observed(None, None);
+        o.notes = &notes;
+        let d = decide(&o);
+        assert_eq!(d.effect, Effect::CreateDeployment);
+        assert!(
+            d.report.message.contains("Note: could not determine the grant"),
+            "{}",
+            d.report.message
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use kube::{Api, ResourceExt};
 
-use super::marker::{self, REDEPLOY_ANNOTATION};
+use super::marker::{self, Owner, REDEPLOY_ANNOTATION};
 use super::pinned::pin;
 use crate::access::Admission;
 use crate::api::{CrossAccountDeployment, RevisionSource, S3Revision};
@@ -18,7 +18,8 @@ pub struct Desired {
     pub source_digest: Option<String>,
     pub bundle_type: String,
     pub digest: String,
-    pub uid: String,
+    /// Whose marker the deployments carry.
+    pub owner: Owner,
     /// `s3://bucket/key (version v)`, for messages.
     pub location: String,
 }
@@ -28,6 +29,7 @@ impl Desired {
     /// not yet Ready RevisionSource, an unknown bundle type).
     pub async fn of(obj: &CrossAccountDeployment, ctx: &Context) -> Result<Admission<Desired>, Error> {
         let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
+        let namespace = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
         let (s3, source_digest) = match revision(obj, ctx).await? {
             Admission::Admitted(wanted) => wanted,
             Admission::Refused(failure) => return Ok(Admission::Refused(failure)),
@@ -48,7 +50,7 @@ impl Desired {
             },
             s3,
             source_digest,
-            uid,
+            owner: Owner::new(&namespace, &obj.name_any(), &uid),
         }))
     }
 }

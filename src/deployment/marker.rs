@@ -12,8 +12,11 @@ use crate::api::{CrossAccountDeploymentSpec, S3Revision};
 /// same revision (e.g. after a failed deployment was fixed outside the spec).
 pub const REDEPLOY_ANNOTATION: &str = "crossdeploy.io/redeploy";
 
-/// The settings that make two deployments "the same". The free-text
-/// description is deliberately excluded: editing it must not redeploy.
+/// The settings that make two deployments "the same" — version 1 of the
+/// digest input. The free-text description is deliberately excluded:
+/// editing it must not redeploy. Every field added later must serialize to
+/// nothing while unused (`skip_serializing_if`), so that an unchanged spec
+/// keeps its digest across operator upgrades; a golden test pins it.
 #[derive(Serialize)]
 struct DigestInput<'a> {
     revision: &'a S3Revision,
@@ -44,32 +47,64 @@ pub fn desired_digest(spec: &CrossAccountDeploymentSpec, s3: &S3Revision, redepl
             .map(|r| (r.enabled, r.events.iter().map(|e| e.as_aws_str()).collect())),
         redeploy,
     };
-    // Serializing plain structs of strings and bools cannot fail.
-    let bytes = serde_json::to_vec(&input).unwrap_or_default();
-    hex::encode(&Sha256::digest(&bytes)[..8])
+    short_hash(&serde_json::to_vec(&input).unwrap_or_default())
 }
 
-/// The marker text: object UID plus digest.
-pub fn marker(uid: &str, digest: &str) -> String {
-    format!("[crossdeploy:{uid}:{digest}]")
+fn short_hash(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..8])
 }
 
-/// Description sent to CodeDeploy: the user's text, then the marker. CodeDeploy
-/// allows 512 characters; the spec caps user text at 400.
-pub fn description(user: Option<&str>, uid: &str, digest: &str) -> String {
-    match user {
-        Some(text) if !text.is_empty() => format!("{text} {}", marker(uid, digest)),
-        _ => format!("Deployed by crossdeploy {}", marker(uid, digest)),
+/// Whose deployments these are. The marker names the object by a stable id
+/// (namespace and name, hashed), so a deleted and recreated object — Argo CD
+/// Replace, a cluster migration, a backup restore — adopts what it deployed
+/// before. Markers written before this id existed named the object's uid;
+/// they are still recognised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub id: String,
+    pub legacy_uid: String,
+}
+
+impl Owner {
+    pub fn new(namespace: &str, name: &str, uid: &str) -> Self {
+        let id = short_hash(format!("crossdeploy.io/CrossAccountDeployment/{namespace}/{name}").as_bytes());
+        Self {
+            id: format!("o{id}"),
+            legacy_uid: uid.to_string(),
+        }
+    }
+
+    fn ids(&self) -> [&str; 2] {
+        [&self.id, &self.legacy_uid]
+    }
+
+    /// Was this deployment created for this object (any digest)?
+    pub fn owns(&self, description: &str) -> bool {
+        self.ids()
+            .iter()
+            .any(|id| description.contains(&format!("{PREFIX}{id}:")))
+    }
+
+    /// Was it created for this object and this digest?
+    pub fn marked(&self, description: &str, digest: &str) -> bool {
+        self.ids()
+            .iter()
+            .any(|id| description.contains(&format!("{PREFIX}{id}:{digest}]")))
     }
 }
 
-pub fn carries_marker(description: &str, uid: &str, digest: &str) -> bool {
-    description.contains(&marker(uid, digest))
-}
+const PREFIX: &str = "[crossdeploy:";
 
-/// Was this deployment created for the object with `uid` (any digest)?
-pub fn owned_by(description: &str, uid: &str) -> bool {
-    description.contains(&format!("[crossdeploy:{uid}:"))
+/// Description sent to CodeDeploy: the user's text, then the marker. CodeDeploy
+/// allows 512 characters; the spec caps user text at 400. Admission refuses
+/// marker syntax in the user's text; it is defused here as well, so no
+/// description can carry a marker but the operator's own.
+pub fn description(user: Option<&str>, owner: &Owner, digest: &str) -> String {
+    let marker = format!("{PREFIX}{}:{digest}]", owner.id);
+    match user.map(|t| t.replace(PREFIX, "(crossdeploy:")) {
+        Some(text) if !text.is_empty() => format!("{text} {marker}"),
+        _ => format!("Deployed by crossdeploy {marker}"),
+    }
 }
 
 #[cfg(test)]
@@ -127,14 +162,46 @@ mod tests {
 
     #[test]
     fn marker_round_trips_through_description() {
-        let d = description(Some("hello"), "uid-1", "abcd");
+        let me = Owner::new("team-a", "web", "uid-1");
+        let d = description(Some("hello"), &me, "abcd");
         assert!(d.starts_with("hello "));
-        assert!(carries_marker(&d, "uid-1", "abcd"));
-        assert!(!carries_marker(&d, "uid-2", "abcd"));
-        assert!(!carries_marker(&d, "uid-1", "abce"));
-        assert!(owned_by(&d, "uid-1"));
-        assert!(!owned_by(&d, "uid-2"));
-        assert!(!owned_by(&d, "uid"), "a uid prefix is not the owner");
-        assert!(description(None, &"u".repeat(36), &"d".repeat(16)).len() < 100);
+        assert!(me.marked(&d, "abcd"));
+        assert!(!me.marked(&d, "abce"));
+        assert!(me.owns(&d));
+        for other in [
+            Owner::new("team-b", "web", "uid-1"),
+            Owner::new("team-a", "web2", "uid-1"),
+        ] {
+            assert!(!other.owns(&d) && !other.marked(&d, "abcd"), "{other:?}");
+        }
+        assert!(description(None, &me, &"d".repeat(16)).len() < 100);
+    }
+
+    #[test]
+    fn a_recreated_object_is_the_same_owner_and_old_markers_still_count() {
+        let before = Owner::new("team-a", "web", "uid-1");
+        let after = Owner::new("team-a", "web", "uid-2");
+        let d = description(None, &before, "abcd");
+        assert!(after.marked(&d, "abcd"), "same namespace and name: adopted");
+        let legacy = "Deployed by crossdeploy [crossdeploy:uid-2:abcd]";
+        assert!(after.marked(legacy, "abcd") && after.owns(legacy));
+        assert!(!after.owns("[crossdeploy:uid:abcd]"), "a uid prefix is not the owner");
+    }
+
+    #[test]
+    fn user_text_cannot_forge_a_marker() {
+        let victim = Owner::new("team-a", "web", "uid-1");
+        let forged = format!("[crossdeploy:{}:abcd]", victim.id);
+        let attacker = Owner::new("team-b", "x", "uid-9");
+        let d = description(Some(&forged), &attacker, "ffff");
+        assert!(!victim.owns(&d), "{d}");
+        assert!(attacker.marked(&d, "ffff"));
+    }
+
+    #[test]
+    fn the_digest_of_an_unchanged_spec_never_changes() {
+        // Golden value: if this fails, every deployed object would deploy
+        // again after an upgrade. Add new inputs with skip_serializing_if.
+        assert_eq!(digest(&spec("app/v1.zip"), None), "c98629db229feae8");
     }
 }

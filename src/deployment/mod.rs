@@ -22,7 +22,7 @@ use crate::api::{CrossAccountDeployment, RevisionSource, TargetAccount};
 use crate::runtime::triggers::{changed_or_deleted, hash_of};
 use crate::runtime::{Context, controller, scoped_api};
 
-pub use marker::REDEPLOY_ANNOTATION;
+pub use marker::{Owner, REDEPLOY_ANNOTATION};
 pub use reconcile::FINALIZER;
 
 /// Runs the CrossAccountDeployment controller until shutdown.

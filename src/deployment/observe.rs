@@ -1,17 +1,20 @@
 //! What a reconcile sees before deciding, gathered in the order that makes
 //! each later step meaningful: tenancy (before any AWS call), credentials,
-//! then the deployment itself. No decision is taken here.
-
-use std::time::Duration;
+//! the revision (what CodeDeploy needs of it), then the group. No decision
+//! is taken here.
 
 use super::desired::Desired;
-use super::marker;
 use super::record::{since, view_from_record};
 use crate::access::Admission;
 use crate::access::target::{self, TargetAccess};
-use crate::api::{CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, Phase, ResolvedRevision};
-use crate::aws::codedeploy::{self, ACTIVE_STATUSES, DeploymentView};
-use crate::aws::{AwsError, s3};
+use crate::api::{
+    CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, Phase, ResolvedRevision, RevisionCheck,
+};
+use crate::aws::codedeploy::{self, ACTIVE_STATUSES, DeploymentView, GroupView, S3Object};
+use crate::aws::{AwsError, ErrorClass};
+use crate::revision::check::{self, ObjectSeen};
+use crate::revision::look::{self, Existence, Looker, PolicyRead};
+use crate::revision::step2::{self, PolicyFinding};
 use crate::runtime::{Context, Error};
 use crate::status::diagnosis::{Reader, Subject, diagnose};
 use crate::status::{Failure, Reason};
@@ -39,9 +42,14 @@ pub enum Observation {
     Reached { place: Place, seen: Seen },
 }
 
-/// What was seen in the target account.
+/// What was seen in the target account (never stored either).
+#[allow(clippy::large_enum_variant)]
 pub enum Seen {
-    Failed(Failure),
+    /// Observing failed, or the revision check found what stops a deployment.
+    Failed {
+        failure: Failure,
+        check: Option<RevisionCheck>,
+    },
     /// `spec.suspend` and no deployment of ours: nothing was looked at.
     Suspended,
     /// Our deployment for the desired digest: known from status, or found by
@@ -49,23 +57,27 @@ pub enum Seen {
     Ours {
         ours: DeploymentView,
         revision: Option<ResolvedRevision>,
+        check: Option<RevisionCheck>,
         drift: Drift,
+        /// CodeDeploy's automatic rollback of ours, followed to its end.
+        rollback: Option<DeploymentView>,
         superseded: Option<DeploymentView>,
     },
-    /// Not created yet: the verified revision, and whatever occupies the group.
+    /// Not created yet: the checked revision, and whatever occupies the group.
     NotCreated {
         revision: ResolvedRevision,
+        check: RevisionCheck,
         other_active: Option<DeploymentView>,
         superseded: Option<DeploymentView>,
     },
 }
 
-/// The slow check that our succeeded deployment is still the group's latest.
+/// The slow check that our succeeded deployment is still what the group runs.
 #[derive(Clone, Debug, Default)]
 pub struct Drift {
     /// The check ran in this reconcile.
     pub checked: bool,
-    /// A later deployment that replaced ours.
+    /// A later user deployment of another revision that replaced ours.
     pub replaced_by: Option<String>,
 }
 
@@ -79,12 +91,25 @@ impl Observation {
 }
 
 impl Seen {
+    fn failed(failure: Failure) -> Self {
+        Seen::Failed { failure, check: None }
+    }
+
     /// The previously tracked deployment, for an older digest, while it was
     /// still active: followed to its end so history stays complete.
     pub fn superseded(&self) -> Option<&DeploymentView> {
         match self {
             Seen::Ours { superseded, .. } | Seen::NotCreated { superseded, .. } => superseded.as_ref(),
-            Seen::Failed(_) | Seen::Suspended => None,
+            Seen::Failed { .. } | Seen::Suspended => None,
+        }
+    }
+
+    /// The revision check in effect, fresh or as status recorded it.
+    pub fn check(&self) -> Option<&RevisionCheck> {
+        match self {
+            Seen::Failed { check, .. } | Seen::Ours { check, .. } => check.as_ref(),
+            Seen::NotCreated { check, .. } => Some(check),
+            Seen::Suspended => None,
         }
     }
 }
@@ -108,16 +133,16 @@ pub async fn gather(
     };
     let look = Look {
         obj,
+        ctx,
         previous,
         desired,
         place: &place,
-        drift_every: ctx.settings.drift_check,
     };
     let seen = match look.run().await {
         Ok(seen) => seen,
         Err(e) => {
             place.access.forget_if_expired(ctx, &e).await;
-            Seen::Failed(diagnose(&e, &subject(&e, obj, &place, desired)))
+            Seen::failed(diagnose(&e, &subject(&e, obj, &place, desired)))
         }
     };
     Ok(Observation::Reached { place, seen })
@@ -149,10 +174,10 @@ pub fn subject<'a>(
 /// One look at the target account.
 struct Look<'a> {
     obj: &'a CrossAccountDeployment,
+    ctx: &'a Context,
     previous: &'a CrossAccountDeploymentStatus,
     desired: &'a Desired,
     place: &'a Place,
-    drift_every: Duration,
 }
 
 impl Look<'_> {
@@ -163,34 +188,32 @@ impl Look<'_> {
         if self.obj.spec.suspend {
             return Ok(Seen::Suspended);
         }
-        let clients = &self.place.access.clients;
-        let revision = s3::head_revision(&clients.s3, &self.desired.s3, &self.desired.bundle_type).await?;
-        if let Some(changed) = self.etag_mismatch(&revision) {
-            return Ok(Seen::Failed(changed));
-        }
+        let (revision, check) = match self.check_revision().await? {
+            Ok(checked) => checked,
+            Err(blocked) => return Ok(blocked),
+        };
         let (application, group) = self.group();
-        codedeploy::check_deployment_group(&clients.codedeploy, application, group).await?;
-        let ours = self.find_ours().await?;
-        let other_active = match &ours {
-            Some(_) => None,
-            None => codedeploy::list_deployments(&clients.codedeploy, application, group, &ACTIVE_STATUSES, None)
+        let codedeploy = &self.place.access.clients.codedeploy;
+        let group_view = codedeploy::deployment_group(codedeploy, application, group).await?;
+        let Some(ours) = self.find_ours(&group_view, &revision).await? else {
+            let other_active = codedeploy::list_deployments(codedeploy, application, group, &ACTIVE_STATUSES, None)
                 .await?
                 .into_iter()
-                .next(),
-        };
-        let superseded = self.superseded(ours.as_ref(), other_active.as_ref()).await?;
-        Ok(match ours {
-            Some(ours) => Seen::Ours {
-                ours,
-                revision: Some(revision),
-                drift: Drift::default(),
-                superseded,
-            },
-            None => Seen::NotCreated {
+                .next();
+            return Ok(Seen::NotCreated {
+                superseded: self.superseded(None, other_active.as_ref()).await?,
                 revision,
+                check,
                 other_active,
-                superseded,
-            },
+            });
+        };
+        Ok(Seen::Ours {
+            rollback: self.rollback_of(&ours, None).await?,
+            superseded: self.superseded(Some(&ours), None).await?,
+            ours,
+            revision: Some(revision),
+            check: Some(check),
+            drift: Drift::default(),
         })
     }
 
@@ -214,35 +237,209 @@ impl Look<'_> {
     }
 
     /// Our known deployment: polled while active; finished deployments never
-    /// change, so they cost no call but the slow drift check.
+    /// change, so they cost no call but the slow drift check and, after a
+    /// failure, following CodeDeploy's rollback to its end.
     async fn follow(&self, current: &DeploymentRecord) -> Result<Seen, AwsError> {
         let codedeploy = &self.place.access.clients.codedeploy;
-        let status = current.status.clone().unwrap_or_default();
-        let ours = match status.phase() {
+        let recorded = current.status.clone().unwrap_or_default().phase();
+        let ours = match recorded {
             Phase::Active => codedeploy::get_deployment(codedeploy, &current.id).await?,
             _ => view_from_record(current),
         };
-        let mut drift = Drift {
-            checked: false,
-            replaced_by: current.replaced_by.clone(),
+        // Seeing ours succeed just now is as good as a drift check; the slow
+        // check is for deployments that succeeded before.
+        let drift = match recorded {
+            Phase::Succeeded => self.drift(current).await?,
+            _ => Drift::default(),
         };
+        Ok(Seen::Ours {
+            rollback: self.rollback_of(&ours, Some(current)).await?,
+            ours,
+            revision: self.previous.revision.clone(),
+            check: self.previous.revision_check.clone(),
+            drift,
+            superseded: None,
+        })
+    }
+
+    /// Is ours still what the group runs? One GetDeploymentGroup per drift
+    /// period. Deployments CodeDeploy made itself (scale-out, rollbacks,
+    /// agent updates) and deployments of our very revision are not drift.
+    async fn drift(&self, current: &DeploymentRecord) -> Result<Drift, AwsError> {
         let due = self
             .previous
             .last_drift_check_time
             .as_ref()
-            .is_none_or(|t| since(Some(t)) >= self.drift_every);
-        if status.phase() == Phase::Succeeded && due {
-            let (application, group) = self.group();
-            let last = codedeploy::last_attempted_deployment(codedeploy, application, group).await?;
-            drift.checked = true;
-            drift.replaced_by = last.filter(|id| id != &current.id);
+            .is_none_or(|t| since(Some(t)) >= self.ctx.settings.drift_check);
+        if !due {
+            return Ok(Drift {
+                checked: false,
+                replaced_by: current.replaced_by.clone(),
+            });
         }
-        Ok(Seen::Ours {
-            ours,
-            revision: self.previous.revision.clone(),
-            drift,
-            superseded: None,
+        let (application, group) = self.group();
+        let codedeploy = &self.place.access.clients.codedeploy;
+        let group_view = codedeploy::deployment_group(codedeploy, application, group).await?;
+        let replaced_by = match group_view.last_attempted.filter(|id| *id != current.id) {
+            None => None,
+            Some(id) => codedeploy::get_deployment(codedeploy, &id)
+                .await
+                .map(|last| self.replaces_ours(&last).then_some(id))?,
+        };
+        Ok(Drift {
+            checked: true,
+            replaced_by,
         })
+    }
+
+    fn replaces_ours(&self, last: &DeploymentView) -> bool {
+        let ours = self
+            .previous
+            .revision
+            .as_ref()
+            .map_or_else(|| self.revision_as_specified(), Clone::clone);
+        last.creator == codedeploy::Creator::User
+            && !last.revision.as_ref().is_some_and(|r| r.same_as(&object_of(&ours)))
+    }
+
+    /// CodeDeploy's rollback of ours, while it matters: fetched until it has
+    /// ended (a finished one is read from the record).
+    async fn rollback_of(
+        &self,
+        ours: &DeploymentView,
+        record: Option<&DeploymentRecord>,
+    ) -> Result<Option<DeploymentView>, AwsError> {
+        let Some(id) = ours.rollback_deployment_id.as_deref() else {
+            return Ok(None);
+        };
+        if let Some(r) = record.filter(|r| r.rollback_deployment_id.as_deref() == Some(id))
+            && let Some(status) = r.rollback_status.as_ref().filter(|s| !s.is_active())
+        {
+            return Ok(Some(DeploymentView {
+                id: id.to_string(),
+                status: status.clone(),
+                revision: r.rollback_revision_key.as_ref().map(|key| S3Object {
+                    key: key.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }));
+        }
+        let codedeploy = &self.place.access.clients.codedeploy;
+        Ok(Some(codedeploy::get_deployment(codedeploy, id).await?))
+    }
+
+    /// What CodeDeploy needs of the revision, with whichever identity may
+    /// look: Ok((revision, check)), or Err(a Seen that stops the deployment).
+    async fn check_revision(&self) -> Result<Result<(ResolvedRevision, RevisionCheck), Seen>, AwsError> {
+        let own_s3 = self.ctx.sessions.own_s3(Some(&self.place.region));
+        let own_account = self.ctx.sessions.own_account().await.ok();
+        let access = &self.place.access;
+        let role = Looker {
+            who: format!("the cross-account role {}", access.role_arn()),
+            account: self.place.account_id.clone(),
+            s3: &access.clients.s3,
+        };
+        let operator = Looker {
+            who: "the operator's own identity".into(),
+            account: own_account,
+            s3: &own_s3,
+        };
+        let desired = self.desired;
+        let existence = look::existence(&[role, operator], &desired.s3, &desired.bundle_type).await;
+        let (revision, object) = match &existence {
+            Existence::Found { head, by } => (
+                head.revision.clone(),
+                ObjectSeen::Found {
+                    by,
+                    kms_key: head.kms_key.as_deref(),
+                },
+            ),
+            Existence::Unknown(why) => (self.revision_as_specified(), ObjectSeen::Unknown(why)),
+            Existence::Missing { error, .. } => {
+                return Ok(Err(Seen::failed(diagnose(error, &self.revision_subject()))));
+            }
+            Existence::Failed { error, .. } => return Err(error.clone()),
+        };
+        if let Some(changed) = self.etag_mismatch(&revision) {
+            return Ok(Err(Seen::failed(changed)));
+        }
+        let policy = self.instance_profile_grant(&own_s3, &revision).await;
+        let (check, failure) = check::judge(&desired.location, &object, &policy);
+        Ok(match failure {
+            Some(failure) => Err(Seen::Failed {
+                failure,
+                check: Some(check),
+            }),
+            None => Ok((revision, check)),
+        })
+    }
+
+    fn revision_subject(&self) -> Subject<'_> {
+        Subject::Revision {
+            reader: Reader::Deployer {
+                role_arn: self.place.access.role_arn(),
+            },
+            bucket: &self.desired.s3.bucket,
+            location: &self.desired.location,
+        }
+    }
+
+    /// The revision as the spec names it, when nobody may look at it.
+    fn revision_as_specified(&self) -> ResolvedRevision {
+        let s3 = &self.desired.s3;
+        ResolvedRevision {
+            bucket: s3.bucket.clone(),
+            key: s3.key.clone(),
+            version_id: s3.version.clone(),
+            e_tag: s3.e_tag.clone(),
+            size: None,
+            last_modified: None,
+            bundle_type: self.desired.bundle_type.clone(),
+        }
+    }
+
+    /// Guide step 2: does the bucket policy grant the production instance
+    /// profile role read access? Read by an identity of the bucket owner's
+    /// account: the operator's (the guide's development account), else the
+    /// cross-account role's (a bucket in the production account).
+    async fn instance_profile_grant(&self, own_s3: &aws_sdk_s3::Client, revision: &ResolvedRevision) -> PolicyFinding {
+        let access = &self.place.access;
+        let instance_role = access.target.spec.instance_profile_role_arn.as_deref();
+        let input = |owner: &str, policy: Option<&str>| {
+            step2::finding(&step2::Input {
+                instance_role,
+                bucket_account: owner,
+                bucket: &revision.bucket,
+                key: &revision.key,
+                versioned: revision.version_id.is_some(),
+                policy,
+            })
+        };
+        if instance_role.is_none() {
+            return input("", None);
+        }
+        let lookers = [
+            Looker {
+                who: "the operator's own identity".into(),
+                account: self.ctx.sessions.own_account().await.ok(),
+                s3: own_s3,
+            },
+            Looker {
+                who: format!("the cross-account role {}", access.role_arn()),
+                account: self.place.account_id.clone(),
+                s3: &access.clients.s3,
+            },
+        ];
+        match look::bucket_policy(&lookers, &revision.bucket).await {
+            PolicyRead::Read { owner, document } => input(&owner, document.as_deref()),
+            PolicyRead::Unreadable(why) => PolicyFinding::Undetermined(format!(
+                "the bucket policy of {} could not be read ({why}); allow the operator's identity \
+                 s3:GetBucketPolicy on arn:aws:s3:::{} to have it checked",
+                revision.bucket, revision.bucket
+            )),
+            PolicyRead::Failed(e) => PolicyFinding::Failed(diagnose(&e, &self.revision_subject())),
+        }
     }
 
     /// The object was replaced after the spec pinned its ETag (guide step 4).
@@ -264,9 +461,17 @@ impl Look<'_> {
     }
 
     /// Exactly once: a deployment carrying our marker may exist although
-    /// status does not know it (crash after CreateDeployment, lost status
-    /// write). It can only be newer than the last deployment status knows.
-    async fn find_ours(&self) -> Result<Option<DeploymentView>, AwsError> {
+    /// status does not know it — a crash after CreateDeployment, a lost
+    /// status write, or this object deleted and created again (migration,
+    /// restore). Candidates: the group's recent deployments and its latest
+    /// ones. Only this object's newest deployment counts (after v1 -> v2 ->
+    /// v1 the old v1 deployment carries the same marker but is not what runs
+    /// now), and only a user deployment of the desired revision is ours.
+    async fn find_ours(
+        &self,
+        group_view: &GroupView,
+        revision: &ResolvedRevision,
+    ) -> Result<Option<DeploymentView>, AwsError> {
         let lookback = self
             .previous
             .current_deployment
@@ -276,14 +481,24 @@ impl Look<'_> {
             .map(|t| aws_smithy_types::DateTime::from_secs(t.0.as_second() - MARKER_LOOKBACK));
         let (application, group) = self.group();
         let codedeploy = &self.place.access.clients.codedeploy;
-        let recent = codedeploy::list_deployments(codedeploy, application, group, &[], lookback).await?;
-        // Only this object's newest deployment counts: after v1 -> v2 -> v1
-        // the old v1 deployment carries the same marker but is not what runs.
-        let (uid, digest) = (&self.desired.uid, &self.desired.digest);
-        Ok(recent
+        let mut ids = codedeploy::list_deployment_ids(codedeploy, application, group, &[], lookback).await?;
+        for latest in [&group_view.last_attempted, &group_view.last_successful]
             .into_iter()
-            .find(|d| marker::owned_by(&d.description, uid))
-            .filter(|d| marker::carries_marker(&d.description, uid, digest)))
+            .flatten()
+        {
+            if !ids.contains(latest) {
+                ids.push(latest.clone());
+            }
+        }
+        let owner = &self.desired.owner;
+        let wanted = object_of(revision);
+        Ok(codedeploy::batch_get(codedeploy, &ids)
+            .await?
+            .into_iter()
+            .filter(|d| d.creator == codedeploy::Creator::User)
+            .find(|d| owner.owns(&d.description))
+            .filter(|d| owner.marked(&d.description, &self.desired.digest))
+            .filter(|d| d.revision.as_ref().is_none_or(|r| r.same_as(&wanted))))
     }
 
     /// The deployment status tracked before, for an older digest, if it was
@@ -306,6 +521,19 @@ impl Look<'_> {
             return Ok(Some(still_active.clone()));
         }
         let codedeploy = &self.place.access.clients.codedeploy;
-        Ok(Some(codedeploy::get_deployment(codedeploy, &old.id).await?))
+        match codedeploy::get_deployment(codedeploy, &old.id).await {
+            Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+            other => other.map(Some),
+        }
+    }
+}
+
+/// The S3 object of a revision, as CodeDeploy reports what it deploys.
+fn object_of(rev: &ResolvedRevision) -> S3Object {
+    S3Object {
+        bucket: rev.bucket.clone(),
+        key: rev.key.clone(),
+        version: rev.version_id.clone(),
+        e_tag: rev.e_tag.clone(),
     }
 }

@@ -78,22 +78,30 @@ fn observed_for<'a>(
         active_for: std::time::Duration::ZERO,
         retry_attempt: attempt,
         replaced_by: None,
+        rollback: None,
+        notes: &[],
         settled_recheck: SETTLED_RECHECK.min(ctx.settings.drift_check),
     };
     match observation {
         Observation::Refused(failure)
         | Observation::Reached {
-            seen: Seen::Failed(failure),
+            seen: Seen::Failed { failure, .. },
             ..
         } => o.failure = Some(failure.clone()),
-        Observation::Reached { seen, .. } => match seen {
-            Seen::Ours { ours, drift, .. } => {
-                o.ours = Some(ours);
-                o.replaced_by = drift.replaced_by.as_deref();
+        Observation::Reached { seen, .. } => {
+            o.notes = seen.check().map_or(&[], |c| c.notes.as_slice());
+            match seen {
+                Seen::Ours {
+                    ours, drift, rollback, ..
+                } => {
+                    o.ours = Some(ours);
+                    o.replaced_by = drift.replaced_by.as_deref();
+                    o.rollback = rollback.as_ref();
+                }
+                Seen::NotCreated { other_active, .. } => o.other_active = other_active.as_ref(),
+                Seen::Failed { .. } | Seen::Suspended => {}
             }
-            Seen::NotCreated { other_active, .. } => o.other_active = other_active.as_ref(),
-            Seen::Failed(_) | Seen::Suspended => {}
-        },
+        }
     }
     // Every later log line of this reconcile names the deployment.
     if let Some(d) = o.ours.or(o.other_active) {
@@ -169,7 +177,10 @@ impl Step<'_> {
             return Err(Error::Invariant("CreateDeployment decided without a target session"));
         };
         let Seen::NotCreated {
-            revision, superseded, ..
+            revision,
+            check,
+            superseded,
+            ..
         } = seen
         else {
             return Err(Error::Invariant("CreateDeployment decided without a verified revision"));
@@ -191,7 +202,9 @@ impl Step<'_> {
         *seen = Seen::Ours {
             ours: view,
             revision: Some(revision.clone()),
+            check: Some(check.clone()),
             drift: Drift::default(),
+            rollback: None,
             superseded: superseded.take(),
         };
         let quick = build_status(previous, observation, Some(self.desired));
@@ -212,7 +225,7 @@ async fn create(
         group: &spec.deployment_group_name,
         config: spec.deployment_config_name.as_deref(),
         revision,
-        description: marker::description(spec.description.as_deref(), &desired.uid, &desired.digest),
+        description: marker::description(spec.description.as_deref(), &desired.owner, &desired.digest),
         auto_rollback: spec
             .auto_rollback
             .as_ref()
@@ -246,6 +259,11 @@ async fn finish(
         && !status.is_active()
     {
         ctx.metrics.deployment_finished(status.as_str());
+    }
+    let notes =
+        |s: &CrossAccountDeploymentStatus| s.revision_check.as_ref().map(|c| c.notes.clone()).unwrap_or_default();
+    if let Some(ev) = status::notes_event(&notes(previous), &notes(&next)) {
+        ctx.publish(obj, &ev).await;
     }
     conclude(ctx, obj, previous, next, report, "Reconcile").await
 }

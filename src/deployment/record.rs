@@ -7,11 +7,11 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::desired::Desired;
-use super::observe::{Observation, Seen};
+use super::observe::{Observation, Place, Seen};
 use crate::api::{
     CrossAccountDeploymentStatus, DeploymentRecord, DeploymentStatus, HistoryEntry, Phase, ResolvedRevision,
 };
-use crate::aws::codedeploy::DeploymentView;
+use crate::aws::codedeploy::{Creator, DeploymentView};
 use crate::status;
 
 const HISTORY_LIMIT: usize = 10;
@@ -36,38 +36,60 @@ pub fn build_status(
     if let Some(sup) = seen.superseded() {
         follow_superseded(&mut next, previous, sup, matches!(seen, Seen::Ours { .. }));
     }
+    if let Some(check) = seen.check() {
+        next.revision_check = Some(check.clone());
+    }
     match (seen, desired) {
         (Seen::NotCreated { revision, .. }, _) => next.revision = Some(revision.clone()),
-        (
-            Seen::Ours {
-                ours, revision, drift, ..
-            },
-            Some(desired),
-        ) => {
-            if let Some(rev) = revision {
-                next.revision = Some(rev.clone());
-            }
-            if drift.checked {
-                next.last_drift_check_time = Some(status::now());
-            }
-            let rev = next.revision.clone().unwrap_or_default();
-            record_if_finished(&mut next, previous, ours, &rev);
-            // Seeing ours succeed is as good as a drift check: it was the
-            // group's latest deployment a moment ago.
-            if ours.status == DeploymentStatus::Succeeded && !was(previous, ours) {
-                next.last_drift_check_time = Some(status::now());
-            }
-            next.current_deployment = Some(DeploymentRecord {
-                account_id: place.account_id.clone(),
-                region: Some(place.region.clone()),
-                revision: Some(rev),
-                replaced_by: drift.replaced_by.clone(),
-                ..record_from_view(ours, &desired.digest, &DeploymentRecord::default())
-            });
-        }
+        (Seen::Ours { .. }, Some(desired)) => record_ours(&mut next, previous, place, seen, desired),
         _ => {}
     }
     next
+}
+
+/// Our deployment becomes the current one (and history, when it finished).
+fn record_ours(
+    next: &mut CrossAccountDeploymentStatus,
+    previous: &CrossAccountDeploymentStatus,
+    place: &Place,
+    seen: &Seen,
+    desired: &Desired,
+) {
+    let Seen::Ours {
+        ours,
+        revision,
+        drift,
+        rollback,
+        ..
+    } = seen
+    else {
+        return;
+    };
+    if let Some(rev) = revision {
+        next.revision = Some(rev.clone());
+    }
+    if drift.checked {
+        next.last_drift_check_time = Some(status::now());
+    }
+    let rev = next.revision.clone().unwrap_or_default();
+    record_if_finished(next, previous, ours, &rev);
+    // Seeing ours succeed is as good as a drift check: it was the group's
+    // latest deployment a moment ago.
+    if ours.status == DeploymentStatus::Succeeded && !was(previous, ours) {
+        next.last_drift_check_time = Some(status::now());
+    }
+    next.current_deployment = Some(DeploymentRecord {
+        account_id: place.account_id.clone(),
+        region: Some(place.region.clone()),
+        revision: Some(rev),
+        replaced_by: drift.replaced_by.clone(),
+        rollback_status: rollback.as_ref().map(|r| r.status.clone()),
+        rollback_revision_key: rollback
+            .as_ref()
+            .and_then(|r| r.revision.as_ref())
+            .map(|r| r.key.clone()),
+        ..record_from_view(ours, &desired.digest, &DeploymentRecord::default())
+    });
 }
 
 /// Status already showed `d` with its current status.
@@ -142,6 +164,8 @@ pub fn record_from_view(d: &DeploymentView, digest: &str, base: &DeploymentRecor
         error_code: d.error_code.clone(),
         error_message: d.error_message.clone(),
         rollback_deployment_id: d.rollback_deployment_id.clone(),
+        rollback_status: base.rollback_status.clone(),
+        rollback_revision_key: base.rollback_revision_key.clone(),
         account_id: base.account_id.clone(),
         region: base.region.clone(),
         revision: base.revision.clone(),
@@ -154,6 +178,8 @@ pub fn view_from_record(r: &DeploymentRecord) -> DeploymentView {
     DeploymentView {
         id: r.id.clone(),
         status: r.status.clone().unwrap_or_default(),
+        creator: Creator::User,
+        revision: None,
         description: String::new(),
         create_time: r.create_time.clone(),
         complete_time: r.complete_time.clone(),

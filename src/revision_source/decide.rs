@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::api::{BucketPolicyGrant, ResolvedRevision, TargetVerification};
+use crate::revision::check::{self, ObjectSeen};
 use crate::revision::step2::PolicyFinding;
 use crate::status::backoff::retry_backoff;
 use crate::status::{Failure, Health, Reason, Report};
@@ -35,61 +36,77 @@ impl TargetCheck {
                 message: failure.message.clone(),
                 bucket_policy: BucketPolicyGrant::NotChecked,
                 readable_by_role: None,
+                notes: Vec::new(),
             },
             failure: Some(failure),
         }
     }
 
-    /// Combine the bucket policy finding with HeadObject as the target role.
-    /// A missing grant is reported first: it is the guide step the user must
-    /// fix, and a 403 for the role usually follows from it.
-    pub fn judge(name: &str, policy: PolicyFinding, readable: Result<(), Failure>) -> Self {
-        let (grant, policy_note) = match &policy {
-            PolicyFinding::NotRequired => (
-                BucketPolicyGrant::NotRequired,
-                "the bucket is in the same account, so no bucket policy grant is needed (guide step 2)".to_string(),
-            ),
-            PolicyFinding::Granted => (
-                BucketPolicyGrant::Granted,
-                "the bucket policy grants the instance profile role read access (guide step 2)".to_string(),
-            ),
-            PolicyFinding::NotGranted(m) => (BucketPolicyGrant::NotGranted, m.clone()),
-            PolicyFinding::Undetermined(m) => (BucketPolicyGrant::Undetermined, m.clone()),
-            PolicyFinding::NotChecked(m) => (BucketPolicyGrant::NotChecked, m.clone()),
-            PolicyFinding::Failed(f) => (BucketPolicyGrant::NotChecked, f.message.clone()),
+    /// Combine guide step 2 (the bucket policy grants the TargetAccount's
+    /// instance profile role) with HeadObject as the TargetAccount's role.
+    /// The role's own read is not needed by CodeDeploy (the instances fetch
+    /// the bundle), so a refused read is a note; only a determined failure
+    /// (a missing grant, a role that cannot be assumed) fails.
+    pub fn judge(
+        name: &str,
+        policy: PolicyFinding,
+        role_read: RoleRead,
+        kms_key: Option<&str>,
+        location: &str,
+    ) -> Self {
+        let object = ObjectSeen::Found {
+            by: "the source's reader",
+            kms_key,
         };
-        let readable_by_role = Some(readable.is_ok());
-        let failure = match (policy, readable) {
-            (PolicyFinding::NotGranted(m), head) => Some(Failure::permanent(
-                Reason::BucketPolicyMissingGrant,
-                match head {
-                    Err(f) => format!("{m}. The role check failed as well: {}", f.message),
-                    Ok(()) => m,
-                },
-            )),
-            (_, Err(f)) => Some(f),
-            (PolicyFinding::Failed(f), Ok(())) => Some(f),
-            _ => None,
+        let (check, policy_failure) = check::judge(location, &object, &policy);
+        let mut notes = check.notes;
+        let (readable_by_role, role_failure) = match role_read {
+            RoleRead::Readable => (Some(true), None),
+            RoleRead::Refused(note) => {
+                notes.push(note);
+                (Some(false), None)
+            }
+            RoleRead::Failed(f) => (None, Some(f)),
         };
-        let verification = match &failure {
-            Some(f) => TargetVerification {
-                target_account: name.to_string(),
-                passed: false,
-                reason: f.reason.as_str().to_string(),
-                message: f.message.clone(),
-                bucket_policy: grant,
-                readable_by_role,
-            },
-            None => TargetVerification {
-                target_account: name.to_string(),
-                passed: true,
-                reason: Reason::Verified.as_str().to_string(),
-                message: format!("its role can read the revision; {policy_note}"),
-                bucket_policy: grant,
-                readable_by_role,
-            },
+        let failure = policy_failure.or(role_failure);
+        let verification = TargetVerification {
+            target_account: name.to_string(),
+            passed: failure.is_none(),
+            reason: failure
+                .as_ref()
+                .map_or(Reason::Verified, |f| f.reason)
+                .as_str()
+                .to_string(),
+            message: failure
+                .as_ref()
+                .map_or_else(|| passed_message(&policy), |f| f.message.clone()),
+            bucket_policy: check.bucket_policy,
+            readable_by_role,
+            notes,
         };
         Self { verification, failure }
+    }
+}
+
+/// HeadObject as a verifyFor TargetAccount's role.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleRead {
+    Readable,
+    /// Refused (AccessDenied): a note, since CodeDeploy does not need it.
+    Refused(String),
+    /// The role could not be used (AssumeRole refused) or AWS was unavailable.
+    Failed(Failure),
+}
+
+fn passed_message(policy: &PolicyFinding) -> String {
+    match policy {
+        PolicyFinding::NotRequired => {
+            "the bucket is in the same account, so no bucket policy grant is needed (guide step 2)".into()
+        }
+        PolicyFinding::Granted => {
+            "the bucket policy grants the instance profile role read access (guide step 2)".into()
+        }
+        _ => "nothing found stands in the way of a deployment; see the notes".into(),
     }
 }
 
@@ -173,17 +190,15 @@ fn ready_message(rev: &ResolvedRevision, checks: &[TargetCheck]) -> String {
     let mut msg = format!("resolved {}", describe(rev));
     let names: Vec<&str> = checks.iter().map(|c| c.verification.target_account.as_str()).collect();
     if !names.is_empty() {
-        msg.push_str(&format!("; readable by the roles of {}", names.join(", ")));
+        msg.push_str(&format!("; deployable by TargetAccounts {}", names.join(", ")));
     }
-    for c in checks
-        .iter()
-        .filter(|c| c.verification.bucket_policy == BucketPolicyGrant::Undetermined)
-    {
-        msg.push_str(&format!(
-            ". Note for TargetAccount {:?}: could not determine whether the bucket policy grants its instance \
-             profile role read access (guide step 2): {}; check it by hand",
-            c.verification.target_account, c.verification.message
-        ));
+    for c in checks {
+        for note in &c.verification.notes {
+            msg.push_str(&format!(
+                ". Note for TargetAccount {:?}: {note}",
+                c.verification.target_account
+            ));
+        }
     }
     msg
 }
@@ -225,111 +240,143 @@ mod tests {
         }
     }
 
-    fn denied() -> Failure {
-        Failure::permanent(Reason::NotReadableByTarget, "403")
+    fn judge(policy: PolicyFinding, role_read: RoleRead) -> TargetCheck {
+        TargetCheck::judge("prod", policy, role_read, None, "s3://revs/app.zip")
+    }
+
+    fn refused() -> RoleRead {
+        RoleRead::Refused("its role cannot read it (HTTP403)".into())
     }
 
     struct Case {
         policy: PolicyFinding,
-        head: Result<(), Failure>,
+        role_read: RoleRead,
         passed: bool,
         reason: &'static str,
         grant: BucketPolicyGrant,
+        notes: usize,
     }
 
     #[test]
     fn target_judgement_table() {
         let transient = Failure::retryable(Reason::AwsUnavailable, "slow down");
+        let assume_denied = Failure::permanent(Reason::AssumeRoleDenied, "trust policy");
         let cases = [
             Case {
                 policy: PolicyFinding::Granted,
-                head: Ok(()),
+                role_read: RoleRead::Readable,
                 passed: true,
                 reason: "Verified",
                 grant: BucketPolicyGrant::Granted,
+                notes: 0,
+            },
+            // The guide to the letter: only the instance profile is granted.
+            Case {
+                policy: PolicyFinding::Granted,
+                role_read: refused(),
+                passed: true,
+                reason: "Verified",
+                grant: BucketPolicyGrant::Granted,
+                notes: 1,
             },
             Case {
                 policy: PolicyFinding::NotRequired,
-                head: Ok(()),
+                role_read: RoleRead::Readable,
                 passed: true,
                 reason: "Verified",
                 grant: BucketPolicyGrant::NotRequired,
+                notes: 0,
             },
             Case {
                 policy: PolicyFinding::Undetermined("Condition".into()),
-                head: Ok(()),
+                role_read: RoleRead::Readable,
                 passed: true,
                 reason: "Verified",
                 grant: BucketPolicyGrant::Undetermined,
+                notes: 1,
             },
             Case {
                 policy: PolicyFinding::NotChecked("no role".into()),
-                head: Ok(()),
+                role_read: RoleRead::Readable,
                 passed: true,
                 reason: "Verified",
                 grant: BucketPolicyGrant::NotChecked,
+                notes: 1,
             },
             Case {
                 policy: PolicyFinding::NotGranted("add X".into()),
-                head: Ok(()),
+                role_read: RoleRead::Readable,
                 passed: false,
                 reason: "BucketPolicyMissingGrant",
                 grant: BucketPolicyGrant::NotGranted,
+                notes: 0,
             },
             Case {
                 policy: PolicyFinding::NotGranted("add X".into()),
-                head: Err(denied()),
+                role_read: refused(),
                 passed: false,
                 reason: "BucketPolicyMissingGrant",
                 grant: BucketPolicyGrant::NotGranted,
+                notes: 1,
             },
             Case {
                 policy: PolicyFinding::Granted,
-                head: Err(denied()),
+                role_read: RoleRead::Failed(assume_denied),
                 passed: false,
-                reason: "NotReadableByTarget",
+                reason: "AssumeRoleDenied",
                 grant: BucketPolicyGrant::Granted,
+                notes: 0,
             },
             Case {
                 policy: PolicyFinding::Failed(transient.clone()),
-                head: Ok(()),
+                role_read: RoleRead::Readable,
                 passed: false,
                 reason: "AwsUnavailable",
                 grant: BucketPolicyGrant::NotChecked,
+                notes: 0,
             },
             Case {
-                policy: PolicyFinding::Failed(transient),
-                head: Err(denied()),
+                policy: PolicyFinding::Granted,
+                role_read: RoleRead::Failed(transient),
                 passed: false,
-                reason: "NotReadableByTarget",
-                grant: BucketPolicyGrant::NotChecked,
+                reason: "AwsUnavailable",
+                grant: BucketPolicyGrant::Granted,
+                notes: 0,
             },
         ];
         for (i, case) in cases.into_iter().enumerate() {
-            let c = TargetCheck::judge("prod", case.policy, case.head);
+            let c = judge(case.policy, case.role_read);
             let v = &c.verification;
             assert_eq!(
-                (v.passed, v.reason.as_str(), v.bucket_policy),
-                (case.passed, case.reason, case.grant),
-                "case {i}"
+                (v.passed, v.reason.as_str(), v.bucket_policy, v.notes.len()),
+                (case.passed, case.reason, case.grant, case.notes),
+                "case {i}: {v:?}"
             );
             assert_eq!(c.failure.is_none(), case.passed, "case {i}");
         }
-        let both = TargetCheck::judge("prod", PolicyFinding::NotGranted("add X".into()), Err(denied()));
-        assert!(both.verification.message.contains("add X") && both.verification.message.contains("403"));
+        let both = judge(PolicyFinding::NotGranted("add X".into()), refused());
+        assert!(both.verification.message.contains("add X"), "{:?}", both.verification);
         assert_eq!(both.verification.readable_by_role, Some(false));
     }
 
     #[test]
     fn overall_verdict_table() {
         let r = rev();
-        let ok = TargetCheck::judge("prod", PolicyFinding::Granted, Ok(()));
-        let unsure = TargetCheck::judge("stage", PolicyFinding::Undetermined("has a Condition".into()), Ok(()));
-        let broken = TargetCheck::judge("prod", PolicyFinding::Granted, Err(denied()));
+        let ok = judge(PolicyFinding::Granted, RoleRead::Readable);
+        let unsure = TargetCheck::judge(
+            "stage",
+            PolicyFinding::Undetermined("has a Condition".into()),
+            RoleRead::Readable,
+            None,
+            "s3://revs/app.zip",
+        );
+        let broken = judge(PolicyFinding::NotGranted("add X".into()), RoleRead::Readable);
         let flaky = TargetCheck::judge(
             "stage",
             PolicyFinding::Failed(Failure::retryable(Reason::AwsUnavailable, "throttled")),
-            Ok(()),
+            RoleRead::Readable,
+            None,
+            "s3://revs/app.zip",
         );
         let missing = Failure::permanent(Reason::ObjectNotFound, "gone");
         let slow = Failure::retryable(Reason::AwsUnavailable, "throttled");
@@ -362,7 +409,10 @@ mod tests {
 
         let checks = [flaky.clone(), broken];
         let d = decide(&observed(None, Some(&r), &checks));
-        assert_eq!((d.health, d.reason), (Health::Stalled, Reason::NotReadableByTarget));
+        assert_eq!(
+            (d.health, d.reason),
+            (Health::Stalled, Reason::BucketPolicyMissingGrant)
+        );
         assert!(
             d.message.contains("\"prod\"") && d.message.contains("\"stage\""),
             "{}",

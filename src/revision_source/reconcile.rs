@@ -105,8 +105,8 @@ async fn look(
         looked: true,
         ..Learned::default()
     };
-    let rev = match resolve(&obj.spec, reader, previous.revision.as_ref()).await {
-        Resolved::Found(rev) => rev,
+    let (rev, kms_key) = match resolve(&obj.spec, reader, previous.revision.as_ref()).await {
+        Resolved::Found(rev, kms_key) => (rev, kms_key),
         Resolved::Failed(f, err) => {
             if let Some(e) = err {
                 reader.forget_if_expired(ctx, &e).await;
@@ -119,7 +119,7 @@ async fn look(
         .inputs
         .verification_digest(&revision_digest(&rev), obj.metadata.generation);
     let checks = if needs_verification(previous, &digest, Timestamp::now()) || !all_usable {
-        let checks = verify(ctx, reader, &access.targets, &rev).await;
+        let checks = verify(ctx, reader, &access.targets, &rev, kms_key.as_deref()).await;
         learned.verified = Some((checks.clone(), digest));
         checks
     } else {

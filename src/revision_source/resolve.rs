@@ -11,7 +11,8 @@ use crate::status::{Failure, Reason};
 use super::reader::Reader;
 
 pub enum Resolved {
-    Found(ResolvedRevision),
+    /// The revision, and its KMS key when it is SSE-KMS encrypted.
+    Found(ResolvedRevision, Option<String>),
     Failed(Failure, Option<crate::aws::AwsError>),
 }
 
@@ -21,7 +22,7 @@ pub async fn resolve(spec: &RevisionSourceSpec, reader: &Reader, previous: Optio
         (Some(key), _) => (key.clone(), spec.s3.version_id.clone()),
         (None, Some(prefix)) => match choose(spec, reader, prefix, previous).await {
             Chosen::Key(key) => (key, None),
-            Chosen::Unchanged(rev) => return Resolved::Found(rev),
+            Chosen::Unchanged(rev) => return Resolved::Found(rev, None),
             Chosen::Failed(resolved) => return resolved,
         },
         (None, None) => {
@@ -53,8 +54,8 @@ pub async fn resolve(spec: &RevisionSourceSpec, reader: &Reader, previous: Optio
         e_tag: None,
         bundle_type: Some(bundle_type),
     };
-    match s3::head_revision(reader.s3(), &wanted, bundle_type.as_aws_str()).await {
-        Ok(rev) => Resolved::Found(rev),
+    match s3::head(reader.s3(), &wanted, bundle_type.as_aws_str()).await {
+        Ok(head) => Resolved::Found(head.revision, head.kms_key),
         Err(e) => {
             let location = match &wanted.version {
                 Some(v) => format!("s3://{bucket}/{key} (version {v})"),

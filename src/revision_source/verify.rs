@@ -1,21 +1,27 @@
 //! Can each verifyFor TargetAccount deploy the resolved revision? Guide
 //! step 2 from the bucket policy (read once per verification, and only when
 //! some target is in another account than the bucket), and a HeadObject as
-//! each target's own role.
+//! each target's own role — which CodeDeploy does not need, so a refusal is
+//! only a note.
 
-use super::decide::TargetCheck;
+use super::decide::{RoleRead, TargetCheck, describe};
 use crate::api::{ResolvedRevision, S3Revision};
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::revision::step2::PolicyFinding;
 use crate::revision::step2::{self, cross_account_role};
 use crate::runtime::Context;
-use crate::status::Failure;
 use crate::status::diagnosis::{Reader as Caller, Subject, diagnose};
 
 use super::reader::{Reader, Target};
 use crate::access::target::TargetAccess;
 
-pub async fn verify(ctx: &Context, reader: &Reader, targets: &[Target], rev: &ResolvedRevision) -> Vec<TargetCheck> {
+pub async fn verify(
+    ctx: &Context,
+    reader: &Reader,
+    targets: &[Target],
+    rev: &ResolvedRevision,
+    kms_key: Option<&str>,
+) -> Vec<TargetCheck> {
     let usable: Vec<&TargetAccess> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
     let policy = if usable.is_empty() {
         PolicyDoc::Unneeded
@@ -28,8 +34,8 @@ pub async fn verify(ctx: &Context, reader: &Reader, targets: &[Target], rev: &Re
             Err((name, failure)) => TargetCheck::refused(name, failure.clone()),
             Ok(access) => {
                 let finding = policy_finding(&policy, access, rev);
-                let readable = readable_by(ctx, access, rev).await;
-                TargetCheck::judge(&access.name(), finding, readable)
+                let role_read = role_read(ctx, access, rev).await;
+                TargetCheck::judge(&access.name(), finding, role_read, kms_key, &describe(rev))
             }
         };
         checks.push(check);
@@ -76,7 +82,7 @@ async fn read_policy(ctx: &Context, reader: &Reader, targets: &[&TargetAccess], 
             problem: PolicyFinding::NotRequired,
         };
     }
-    match s3::get_bucket_policy(reader.s3(), bucket).await {
+    match s3::get_bucket_policy(reader.s3(), bucket, Some(&owner)).await {
         Ok(document) => PolicyDoc::Read { owner, document },
         Err(e) => {
             reader.forget_if_expired(ctx, &e).await;
@@ -142,7 +148,7 @@ fn policy_finding(policy: &PolicyDoc, access: &TargetAccess, rev: &ResolvedRevis
 }
 
 /// HeadObject as the TargetAccount's role, exactly the revision resolved.
-async fn readable_by(ctx: &Context, access: &TargetAccess, rev: &ResolvedRevision) -> Result<(), Failure> {
+async fn role_read(ctx: &Context, access: &TargetAccess, rev: &ResolvedRevision) -> RoleRead {
     let wanted = S3Revision {
         bucket: rev.bucket.clone(),
         key: rev.key.clone(),
@@ -150,22 +156,28 @@ async fn readable_by(ctx: &Context, access: &TargetAccess, rev: &ResolvedRevisio
         e_tag: None,
         bundle_type: None,
     };
-    match s3::head_revision(&access.clients.s3, &wanted, &rev.bundle_type).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            access.forget_if_expired(ctx, &e).await;
-            let caller = Caller::VerifyTarget {
-                role_arn: access.role_arn(),
-            };
-            let location = super::decide::describe(rev);
-            Err(diagnose(
-                &e,
-                &Subject::Revision {
-                    reader: caller,
-                    bucket: &rev.bucket,
-                    location: &location,
-                },
-            ))
-        }
+    let e = match s3::head(&access.clients.s3, &wanted, &rev.bundle_type).await {
+        Ok(_) => return RoleRead::Readable,
+        Err(e) => e,
+    };
+    access.forget_if_expired(ctx, &e).await;
+    if matches!(e.class, ErrorClass::AccessDenied | ErrorClass::NotFound) {
+        return RoleRead::Refused(format!(
+            "its role {} cannot read the revision itself ({}), which CodeDeploy does not need: the instances \
+             fetch it with their instance profile (guide step 2)",
+            access.role_arn(),
+            e.code
+        ));
     }
+    let location = describe(rev);
+    RoleRead::Failed(diagnose(
+        &e,
+        &Subject::Revision {
+            reader: Caller::VerifyTarget {
+                role_arn: access.role_arn(),
+            },
+            bucket: &rev.bucket,
+            location: &location,
+        },
+    ))
 }

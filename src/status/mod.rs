@@ -54,6 +54,8 @@ pub enum Reason {
     DeploymentCreated,
     DeploymentInProgress,
     WaitingForActiveDeployment,
+    /// Blue/green: replacement instances are ready; a person reroutes traffic.
+    WaitingForTrafficReroute,
     ReplacingActiveDeployment,
     Suspended,
     AwsUnavailable,
@@ -89,6 +91,7 @@ impl Reason {
             Reason::DeploymentCreated => "DeploymentCreated",
             Reason::DeploymentInProgress => "DeploymentInProgress",
             Reason::WaitingForActiveDeployment => "WaitingForActiveDeployment",
+            Reason::WaitingForTrafficReroute => "WaitingForTrafficReroute",
             Reason::ReplacingActiveDeployment => "ReplacingActiveDeployment",
             Reason::Suspended => "Suspended",
             Reason::AwsUnavailable => "AwsUnavailable",
@@ -240,6 +243,26 @@ pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str
         reason,
         note: Some(truncate(&message, 1000)),
         action: action.to_string(),
+        secondary: None,
+    })
+}
+
+/// Event reason for checks that could not be decided (never a stop).
+pub const CHECK_UNDETERMINED: &str = "CheckUndetermined";
+
+/// A Warning Event when notes appear that were not there before: what could
+/// not be determined is said once, not on every poll.
+pub fn notes_event(previous: &[String], next: &[String]) -> Option<Event> {
+    let new: Vec<&String> = next.iter().filter(|n| !previous.contains(n)).collect();
+    if new.is_empty() {
+        return None;
+    }
+    let note = new.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" | ");
+    Some(Event {
+        type_: EventType::Warning,
+        reason: CHECK_UNDETERMINED.into(),
+        note: Some(truncate(&note, 1000)),
+        action: "Check".into(),
         secondary: None,
     })
 }

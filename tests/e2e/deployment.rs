@@ -61,11 +61,11 @@ async fn happy_path_update_and_one_assume_role_per_session() {
     let status = obj.status.expect("status");
     assert_eq!(status.history.len(), 2, "history keeps both deployments");
     assert_eq!(status.last_successful_revision.map(|r| r.key), Some(V2.to_string()));
-    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let owner = crossdeploy::deployment::Owner::new(&ctx.ns, "web", &obj.metadata.uid.clone().unwrap_or_default());
     let count_ours = |infos: Vec<aws_sdk_codedeploy::types::DeploymentInfo>| {
         infos
             .iter()
-            .filter(|d| d.description().unwrap_or_default().contains(&uid))
+            .filter(|d| owner.owns(d.description().unwrap_or_default()))
             .count()
     };
     assert_eq!(
@@ -238,6 +238,8 @@ async fn each_broken_guide_step_has_its_own_reason() {
     missing_group["deploymentGroupName"] = json!("no-such-group");
     ctx.apply_deployment("missing-group", missing_group).await;
 
+    // Guide step 2 broken: a bucket with no policy grants the production
+    // instance profile nothing.
     let mut unreadable = ctx.spec(V1);
     unreadable["revision"]["s3"]["bucket"] = json!(env.world["buckets"]["revisionsNoGrant"]["name"]);
     ctx.apply_deployment("unreadable", unreadable).await;
@@ -251,10 +253,17 @@ async fn each_broken_guide_step_has_its_own_reason() {
     let msg = condition_message(&obj, "Stalled");
     assert!(msg.contains("no-such-group") && msg.contains("step 3"), "{msg}");
     let obj = ctx
-        .wait_condition("unreadable", "Stalled", Some("RevisionNotReadable"))
+        .wait_condition("unreadable", "Stalled", Some("BucketPolicyMissingGrant"))
         .await;
     let msg = condition_message(&obj, "Stalled");
-    assert!(msg.contains("step 2") && msg.contains("bucket policy"), "{msg}");
+    for expected in [
+        "step 2",
+        "bucket policy",
+        r#""Sid": "Cross-account permissions""#,
+        &env.role("instanceRole"),
+    ] {
+        assert!(msg.contains(expected), "{expected} missing from: {msg}");
+    }
     ctx.wait_condition("missing-object", "Stalled", Some("RevisionNotFound"))
         .await;
     assert!(ctx.group_deployments().await.is_empty());

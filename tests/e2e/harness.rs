@@ -226,6 +226,57 @@ impl TestCtx {
             .unwrap_or_else(|e| panic!("creating deployment group {group}: {e:?}"));
     }
 
+    /// A blue/green group whose deployments wait in `Ready` until someone
+    /// continues them (actionOnTimeout STOP_DEPLOYMENT).
+    pub async fn create_blue_green_group(&self, group: &str) {
+        use aws_sdk_codedeploy::types::{
+            BlueGreenDeploymentConfiguration, DeploymentOption, DeploymentReadyAction, DeploymentReadyOption,
+            DeploymentStyle, DeploymentType,
+        };
+        let service_role = env().world["codedeploy"]["serviceRoleArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.codedeploy_admin()
+            .create_deployment_group()
+            .application_name(app())
+            .deployment_group_name(group)
+            .service_role_arn(service_role)
+            .deployment_style(
+                DeploymentStyle::builder()
+                    .deployment_type(DeploymentType::BlueGreen)
+                    .deployment_option(DeploymentOption::WithTrafficControl)
+                    .build(),
+            )
+            .blue_green_deployment_configuration(
+                BlueGreenDeploymentConfiguration::builder()
+                    .deployment_ready_option(
+                        DeploymentReadyOption::builder()
+                            .action_on_timeout(DeploymentReadyAction::StopDeployment)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating blue/green deployment group {group}: {e:?}"));
+    }
+
+    /// An Auto Scaling scale-out deployment (creator autoscaling) of the
+    /// group's last successful revision, as CodeDeploy starts one.
+    pub async fn scale_out(&self) -> String {
+        let body = json!({
+            "account": env().world["accounts"]["production"],
+            "applicationName": app(),
+            "deploymentGroupName": self.group,
+        });
+        let out = control("POST", "/codedeploy/scale-out", Some(body)).await;
+        out["deploymentId"]
+            .as_str()
+            .expect("scale-out deployment id")
+            .to_string()
+    }
+
     pub fn codedeploy_admin(&self) -> aws_sdk_codedeploy::Client {
         aws_sdk_codedeploy::Client::new(&aws_config("prodAdmin"))
     }

@@ -9,6 +9,7 @@
 mod budget;
 mod deployment;
 mod env;
+mod guide;
 mod harness;
 mod leader;
 mod observability;

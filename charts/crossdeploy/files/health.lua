@@ -66,6 +66,13 @@ if stalled ~= nil and stalled.status == "True" then
 end
 
 local reconciling = condition(conditions, "Reconciling")
+-- A blue/green deployment waiting in CodeDeploy's Ready state needs a person
+-- (or a gate) to reroute traffic: Argo CD shows that as Suspended.
+if reconciling ~= nil and reconciling.status == "True" and reconciling.reason == "WaitingForTrafficReroute" then
+  hs.status = "Suspended"
+  hs.message = describe(reconciling, "Waiting for traffic reroute")
+  return hs
+end
 if reconciling ~= nil and reconciling.status == "True" then
   hs.status = "Progressing"
   hs.message = describe(reconciling, "Reconciling")
