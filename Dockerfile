@@ -17,9 +17,19 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D -m 0755 target/release/crossdeploy /out/crossdeploy
 
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /out/crossdeploy /usr/local/bin/crossdeploy
+# `make image` builds this same stage without Docker (scripts/image.sh): it
+# reads these lines through scripts/image-spec.py, which refuses any
+# instruction it does not understand. Keep them to COPY/USER/EXPOSE/ENV/
+# LABEL/ENTRYPOINT/CMD/WORKDIR.
+COPY --from=build /out/crossdeploy /crossdeploy
+LABEL org.opencontainers.image.title="crossdeploy" \
+      org.opencontainers.image.description="Kubernetes operator that deploys applications into other AWS accounts with CodeDeploy" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="0.1.0"
+# The TLS roots are the system's (rustls-native-certs): this bundle.
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 # Numeric, so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["/usr/local/bin/crossdeploy"]
+ENTRYPOINT ["/crossdeploy"]
 CMD ["run", "--log-json"]

@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo test dev-up dev-down crds lint
+.PHONY: demo test dev-up dev-down crds lint image
 
 demo:        ## run the guide's scenario through crossdeploy, end to end
 	bash scripts/demo.sh
@@ -17,6 +17,9 @@ crds:        ## regenerate crds/ from the Rust types (and the copies kustomize a
 	cargo run --quiet -- crds > crds/crossdeploy.io.yaml
 	cp crds/crossdeploy.io.yaml deploy/crds/crossdeploy.io.yaml
 	cp crds/crossdeploy.io.yaml charts/crossdeploy/crds/crossdeploy.io.yaml
+
+image:       ## the operator image without Docker: OCI layout + oci-archive, checked and run (not part of test)
+	bash scripts/image.sh
 
 lint:
 	cargo fmt --check

@@ -115,3 +115,42 @@ fn image_user_matches_the_manifests() {
         assert_eq!(sc["runAsGroup"], 65532, "{what} runAsGroup");
     }
 }
+
+/// `make image` builds the Dockerfile's runtime stage without Docker from
+/// what scripts/image-spec.py reads in it; the parser refuses what it does
+/// not understand, so a Dockerfile edit it cannot follow fails here, not
+/// only when someone next runs `make image`.
+#[test]
+fn image_build_without_docker_reads_the_dockerfile() {
+    let out = std::process::Command::new("python3")
+        .arg(Path::new(REPO).join("scripts/image-spec.py"))
+        .arg(Path::new(REPO).join("Dockerfile"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config = &spec["config"];
+    assert_eq!(
+        spec["copy"][0]["dest"], config["Entrypoint"][0],
+        "the entrypoint is the copied binary"
+    );
+    assert_eq!(config["User"], "65532:65532");
+    assert_eq!(
+        config["Labels"]["org.opencontainers.image.version"],
+        env!("CARGO_PKG_VERSION"),
+        "image version label"
+    );
+    assert!(
+        config["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".into()),
+        "the binary uses the system's CA bundle (rustls-native-certs)"
+    );
+    assert!(
+        spec["passwd"]
+            .as_array()
+            .unwrap()
+            .contains(&"nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin".into())
+    );
+}

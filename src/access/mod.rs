@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use wildmatch::WildMatchPattern;
 
 pub mod target;
 
@@ -63,24 +64,12 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
     labels_ok && exprs_ok
 }
 
-/// `*` matches any run of characters; everything else is literal.
+/// `*` matches any run of characters; everything else, `?` included, is
+/// literal: the API documents `*` only, and an allow-list must not widen.
 pub fn glob_matches(pattern: &str, value: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == value;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !value.starts_with(first) || !value[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &value[first.len()..value.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
+    // wildmatch always has a one-character wildcard: make it NUL, which no
+    // CodeDeploy name holds, and let a pattern with a NUL match nothing.
+    !pattern.contains('\0') && WildMatchPattern::<'*', '\0'>::new(pattern).matches(value)
 }
 
 fn allowed(patterns: &[String], value: &str) -> bool {
@@ -169,5 +158,10 @@ mod tests {
         assert!(!glob_matches("a*a", "a"));
         assert!(glob_matches("exact", "exact"));
         assert!(!glob_matches("exact", "exactly"));
+        assert!(glob_matches("web?", "web?"));
+        assert!(!glob_matches("web?", "webx"));
+        assert!(glob_matches("[ab]*", "[ab]-prod"));
+        assert!(!glob_matches("[ab]*", "a-prod"));
+        assert!(!glob_matches("a\0", "a\0"));
     }
 }

@@ -290,28 +290,10 @@ fn values(v: &Value) -> Vec<Option<&str>> {
     }
 }
 
-/// IAM wildcards: `*` any run of characters, `?` exactly one.
+/// IAM wildcards: `*` any run of characters, `?` exactly one; everything
+/// else is literal (IAM has no character classes, alternatives or escapes).
 fn glob(pattern: &str, value: &str) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
-    // Iterative matching with single-star backtracking: linear in practice.
-    let (mut pi, mut vi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, vi));
-            pi += 1;
-        } else if let Some((sp, sv)) = star {
-            pi = sp + 1;
-            vi = sv + 1;
-            star = Some((sp, sv + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    wildmatch::WildMatch::new(pattern).matches(value)
 }
 
 #[cfg(test)]
@@ -525,5 +507,12 @@ mod tests {
         assert!(glob("*/*", "x/y/z"));
         assert!(!glob("abc", "abcd"));
         assert!(glob("a**", "a"));
+        assert!(glob("[ab]{c,d}\\*", "[ab]{c,d}\\x"));
+        assert!(!glob("[ab]", "a"));
+        assert!(!glob("S3:GetObject", "s3:GetObject"));
+        // A `*` in the value is just a character (the hand-written matcher
+        // took it for the pattern's `*` and then failed).
+        assert!(glob("*", "*a"));
+        assert!(glob("arn:aws:s3:::revs/*", "arn:aws:s3:::revs/*.zip"));
     }
 }
