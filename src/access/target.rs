@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use super::{self as access, Admission};
 use crate::api::{CrossAccountDeploymentSpec, TargetAccount};
@@ -34,9 +33,11 @@ impl TargetAccess {
         &self.target.spec.role_arn
     }
 
-    /// Drop cached credentials AWS called expired, so the next use assumes afresh.
+    /// Drop cached credentials AWS called expired, revoked or invalid
+    /// (ExpiredToken, InvalidClientTokenId, AccessDenied — a revoked session
+    /// and a missing permission look alike), so the next use assumes afresh.
     pub async fn forget_if_expired(&self, ctx: &Context, err: &AwsError) {
-        if err.class == ErrorClass::ExpiredCredentials {
+        if matches!(err.class, ErrorClass::ExpiredCredentials | ErrorClass::AccessDenied) {
             ctx.sessions.invalidate(&self.request()).await;
         }
     }
@@ -53,9 +54,8 @@ impl TargetAccess {
 
 /// The TargetAccount, or `TargetAccountNotFound`.
 pub async fn lookup(ctx: &Context, name: &str) -> Result<Admission<TargetAccount>, Error> {
-    let targets: Api<TargetAccount> = Api::all(ctx.client.clone());
-    Ok(match targets.get_opt(name).await? {
-        Some(target) => Admission::Admitted(target),
+    Ok(match ctx.feeds.targets.get(name, None) {
+        Some(target) => Admission::Admitted((*target).clone()),
         None => Admission::Refused(Failure::permanent(
             Reason::TargetAccountNotFound,
             format!("TargetAccount {name:?} does not exist; ask a platform admin to create it"),
@@ -91,10 +91,10 @@ pub async fn for_deployment(
 
 /// Labels of a namespace (none when it is gone, which selects nothing).
 pub async fn namespace_labels(ctx: &Context, ns: &str) -> Result<BTreeMap<String, String>, Error> {
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    Ok(namespaces
-        .get_opt(ns)
-        .await?
+    Ok(ctx
+        .feeds
+        .namespaces
+        .get(ns, None)
         .map(|n| n.labels().clone())
         .unwrap_or_default())
 }

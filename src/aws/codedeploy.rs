@@ -1,6 +1,5 @@
 //! CodeDeploy in the target account (guide steps 3 and 5).
 
-use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::config::retry::RetryConfig;
 use aws_sdk_codedeploy::types::{
     AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo,
@@ -8,8 +7,12 @@ use aws_sdk_codedeploy::types::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::gate::Gated;
 use super::s3::to_time;
 use super::{AwsError, Classify};
+
+/// CodeDeploy in one account and region, behind its rate limit.
+pub type Client = Gated<aws_sdk_codedeploy::Client>;
 use crate::api::{DeploymentOverview, DeploymentStatus, ResolvedRevision};
 
 /// CodeDeploy statuses in which a deployment still occupies its group.
@@ -153,6 +156,7 @@ pub struct GroupView {
 /// The group (proving application and group exist and the role may read
 /// them) and its latest deployments.
 pub async fn deployment_group(cd: &Client, application: &str, group: &str) -> Result<GroupView, AwsError> {
+    cd.ready("codedeploy:GetDeploymentGroup").await;
     let out = cd
         .get_deployment_group()
         .application_name(application)
@@ -171,6 +175,7 @@ pub async fn deployment_group(cd: &Client, application: &str, group: &str) -> Re
 }
 
 pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, AwsError> {
+    cd.ready("codedeploy:GetDeployment").await;
     let out = cd
         .get_deployment()
         .deployment_id(id)
@@ -210,6 +215,7 @@ pub async fn list_deployment_ids(
     let mut ids = Vec::new();
     let mut next: Option<String> = None;
     loop {
+        cd.ready("codedeploy:ListDeployments").await;
         let out = cd
             .list_deployments()
             .application_name(application)
@@ -236,6 +242,7 @@ pub async fn list_deployment_ids(
 pub async fn batch_get(cd: &Client, ids: &[String]) -> Result<Vec<DeploymentView>, AwsError> {
     let mut views = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(BATCH_GET_LIMIT) {
+        cd.ready("codedeploy:BatchGetDeployments").await;
         let out = cd
             .batch_get_deployments()
             .set_deployment_ids(Some(chunk.to_vec()))
@@ -262,6 +269,7 @@ pub struct CreateRequest<'a> {
 
 /// Starts a deployment and returns its id.
 pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<String, AwsError> {
+    cd.ready("codedeploy:CreateDeployment").await;
     let rev = req.revision;
     let location = RevisionLocation::builder()
         .revision_type(RevisionLocationType::S3)
@@ -309,6 +317,7 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
 /// Stops a deployment; CodeDeploy rolls back when `auto_rollback` is set.
 /// A deployment that finished in the meantime is already where we want it.
 pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Result<(), AwsError> {
+    cd.ready("codedeploy:StopDeployment").await;
     let result = cd
         .stop_deployment()
         .deployment_id(id)

@@ -3,6 +3,7 @@
 //! strings.
 
 pub mod codedeploy;
+pub mod gate;
 pub mod s3;
 pub mod session;
 pub mod sts;
@@ -14,6 +15,33 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+
+/// Bounds on every AWS call: a hung connection or a slow endpoint becomes a
+/// retryable error instead of a reconcile that never ends.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// The operator's own AWS configuration (aws-config's default credential
+/// chain: env, IRSA web identity, EKS Pod Identity, instance profile) with
+/// one HTTP client and TLS stack that every SDK client and every assumed-role
+/// session derived from it shares, and timeouts on every call.
+pub async fn base_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
 
 /// How a failed AWS call should be handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +141,8 @@ impl AwsError {
             | "UnauthorizedOperation"
             | "Forbidden"
             | "InvalidAccessKeyId"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException"
             | "SignatureDoesNotMatch" => ErrorClass::AccessDenied,
             "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" | "NotFound" => ErrorClass::NotFound,
             "ApplicationDoesNotExistException" => ErrorClass::ApplicationNotFound,

@@ -1,9 +1,12 @@
 //! S3: what a revision is (guide step 4) and who may read it (guide step 2).
 
-use aws_sdk_s3::Client;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::gate::Gated;
 use super::{AwsError, Classify};
+
+/// S3 as one identity, behind its account's rate limit.
+pub type Client = Gated<aws_sdk_s3::Client>;
 use crate::api::{ResolvedRevision, S3Revision};
 
 /// An object as HeadObject describes it.
@@ -16,6 +19,7 @@ pub struct Head {
 
 /// HeadObject: the object exists and this identity may read it.
 pub async fn head(s3: &Client, rev: &S3Revision, bundle_type: &str) -> Result<Head, AwsError> {
+    s3.ready("s3:HeadObject").await;
     let out = s3
         .head_object()
         .bucket(&rev.bucket)
@@ -63,6 +67,7 @@ pub async fn list_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<Vec
     let mut objects = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
+        s3.ready("s3:ListObjectsV2").await;
         let out = s3
             .list_objects_v2()
             .bucket(bucket)
@@ -98,6 +103,7 @@ pub async fn get_bucket_policy(
     bucket: &str,
     expected_owner: Option<&str>,
 ) -> Result<Option<String>, AwsError> {
+    s3.ready("s3:GetBucketPolicy").await;
     match s3
         .get_bucket_policy()
         .bucket(bucket)

@@ -7,8 +7,9 @@
 //! minutes before expiry. This module only decides *which* session to reuse.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::Region;
 use aws_config::SdkConfig;
@@ -17,7 +18,12 @@ use aws_config::sts::AssumeRoleProvider;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use super::gate::{Gated, Gates};
 use crate::api::{SessionTag, TargetAccountSpec};
+
+/// The rate-limit key of the operator's own identity (its account id is
+/// only known after a call).
+const OWN_IDENTITY: &str = "operator";
 
 /// Refresh assumed credentials this long before they expire, so no request
 /// is signed with a session about to lapse.
@@ -81,21 +87,29 @@ impl<'a> SessionRequest<'a> {
     }
 }
 
-/// SDK clients that act as the assumed role in the target account.
+/// SDK clients that act as the assumed role in the target account, behind
+/// that account's rate limit.
 #[derive(Clone, Debug)]
 pub struct TargetClients {
-    pub s3: aws_sdk_s3::Client,
-    pub codedeploy: aws_sdk_codedeploy::Client,
-    pub sts: aws_sdk_sts::Client,
+    pub s3: super::s3::Client,
+    pub codedeploy: super::codedeploy::Client,
+    pub sts: super::sts::Client,
 }
+
+/// A session not used for this long is dropped (a deleted namespace or
+/// TargetAccount must not keep its credentials in memory forever); using it
+/// again assumes the role afresh.
+const IDLE_SESSION: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// Cache of assumed-role sessions, shared by all controllers.
 pub struct SessionCache {
     base: SdkConfig,
     s3_force_path_style: bool,
-    sessions: Mutex<HashMap<SessionKey, TargetClients>>,
+    gates: Arc<Gates>,
+    sessions: Mutex<HashMap<SessionKey, (TargetClients, Instant)>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    cached: AtomicU64,
     /// The operator's own account id; it cannot change while the process runs.
     own_account: tokio::sync::OnceCell<String>,
 }
@@ -103,31 +117,44 @@ pub struct SessionCache {
 impl SessionCache {
     /// `base` is the operator's own identity (aws-config's default chain: env,
     /// IRSA web identity, EKS Pod Identity, instance profile).
-    pub fn new(base: SdkConfig, s3_force_path_style: bool) -> Self {
+    pub fn new(base: SdkConfig, s3_force_path_style: bool, calls_per_second: u32) -> Self {
         Self {
             base,
             s3_force_path_style,
+            gates: Gates::new(calls_per_second),
             sessions: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
             own_account: tokio::sync::OnceCell::new(),
         }
     }
 
     /// S3 as the operator's own identity, in `region` (else the default one).
-    pub fn own_s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+    pub fn own_s3(&self, region: Option<&str>) -> super::s3::Client {
         let mut config = aws_sdk_s3::config::Builder::from(&self.base).force_path_style(self.s3_force_path_style);
         if let Some(r) = region {
             config = config.region(Region::new(r.to_string()));
         }
-        aws_sdk_s3::Client::from_conf(config.build())
+        let region = region.map_or_else(
+            || self.base.region().map(|r| r.to_string()).unwrap_or_default(),
+            str::to_string,
+        );
+        Gated::new(
+            aws_sdk_s3::Client::from_conf(config.build()),
+            self.gates.gate(OWN_IDENTITY, &region),
+        )
     }
 
     /// The operator's own account id: one sts:GetCallerIdentity per process.
     pub async fn own_account(&self) -> Result<String, super::AwsError> {
         self.own_account
             .get_or_try_init(|| async {
-                let sts = aws_sdk_sts::Client::new(&self.base);
+                let region = self.base.region().map(|r| r.to_string()).unwrap_or_default();
+                let sts = Gated::new(
+                    aws_sdk_sts::Client::new(&self.base),
+                    self.gates.gate(OWN_IDENTITY, &region),
+                );
                 super::sts::account_of(&sts).await
             })
             .await
@@ -138,26 +165,36 @@ impl SessionCache {
     /// by the first request that needs credentials.
     pub async fn clients(&self, req: &SessionRequest<'_>) -> TargetClients {
         let key = req.key();
+        let now = Instant::now();
         let mut sessions = self.sessions.lock().await;
-        if let Some(clients) = sessions.get(&key) {
+        if let Some((clients, used)) = sessions.get_mut(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            *used = now;
             return clients.clone();
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        sessions.retain(|_, (_, used)| now.duration_since(*used) < IDLE_SESSION);
         let clients = self.build(req).await;
-        sessions.insert(key, clients.clone());
+        sessions.insert(key, (clients.clone(), now));
+        self.cached.store(sessions.len() as u64, Ordering::Relaxed);
         clients
     }
 
     /// Forget a session whose credentials AWS reported as expired or revoked,
     /// so the next request assumes the role afresh.
     pub async fn invalidate(&self, req: &SessionRequest<'_>) {
-        self.sessions.lock().await.remove(&req.key());
+        let mut sessions = self.sessions.lock().await;
+        sessions.remove(&req.key());
+        self.cached.store(sessions.len() as u64, Ordering::Relaxed);
     }
 
-    /// (hits, misses) of the session cache since start.
-    pub fn stats(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    /// (hits, misses, sessions cached now) of the session cache.
+    pub fn stats(&self) -> (u64, u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+            self.cached.load(Ordering::Relaxed),
+        )
     }
 
     async fn build(&self, req: &SessionRequest<'_>) -> TargetClients {
@@ -202,10 +239,12 @@ impl SessionCache {
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(self.s3_force_path_style)
             .build();
+        let account = req.role_arn.split(':').nth(4).unwrap_or_default();
+        let gate = self.gates.gate(account, req.region);
         TargetClients {
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            codedeploy: aws_sdk_codedeploy::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            s3: Gated::new(aws_sdk_s3::Client::from_conf(s3_config), gate.clone()),
+            codedeploy: Gated::new(aws_sdk_codedeploy::Client::new(&config), gate.clone()),
+            sts: Gated::new(aws_sdk_sts::Client::new(&config), gate),
         }
     }
 }

@@ -71,6 +71,13 @@ struct RunArgs {
     /// GetDeploymentGroup each).
     #[arg(long, env = "CROSSDEPLOY_DRIFT_CHECK_SECONDS", default_value_t = 1800)]
     drift_check_seconds: u64,
+    /// AWS calls per second per (account, region), shared by every tenant
+    /// deploying into that account; bursts of as many.
+    #[arg(long, env = "CROSSDEPLOY_AWS_CALLS_PER_SECOND", default_value_t = 20)]
+    aws_calls_per_second: u32,
+    /// Reconciles run at once, per kind.
+    #[arg(long, env = "CROSSDEPLOY_MAX_CONCURRENT_RECONCILES", default_value_t = 16)]
+    max_concurrent_reconciles: u16,
     /// Test-only: exit right after CreateDeployment, before writing status.
     #[arg(long, hide = true)]
     test_crash_after_create: bool,
@@ -96,18 +103,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("connecting to the Kubernetes API")?;
     // The operator's own AWS identity: env, IRSA web identity, EKS Pod
     // Identity or instance profile, per aws-config's default chain.
-    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let base = crate::aws::base_config().await;
     let settings = Settings {
         operator_namespace: args.operator_namespace,
         watch_namespace: args.watch_namespace,
         target_account_selector: args.target_account_selector,
         crash_after_create: args.test_crash_after_create,
         drift_check: Duration::from_secs(args.drift_check_seconds.max(1)),
+        max_concurrent_reconciles: args.max_concurrent_reconciles.max(1),
     };
     let metrics = Arc::new(Metrics::new());
     let ctx = Arc::new(Context::new(
         client,
-        SessionCache::new(base, args.s3_force_path_style),
+        SessionCache::new(base, args.s3_force_path_style, args.aws_calls_per_second),
         settings,
         metrics,
     ));
@@ -144,12 +152,17 @@ async fn run_as_leader(ctx: Arc<Context>, lease: &LeaseSettings) -> anyhow::Resu
         .context("leader election")?;
     // Leading now: ready again once this replica's caches have synced.
     ctx.ready.store(false, Ordering::Relaxed);
+    let fence = ctx.fence.get_or_init(|| leader::Fence::new(ctx.client.clone(), lease));
     tokio::select! {
-        () = run_controllers(ctx) => {}
+        () = run_controllers(ctx.clone()) => {}
+        // Exiting (and being restarted) is the only way to be sure no
+        // reconcile of ours is still in flight while another leads.
         () = leader::lost(leader) => {
-            // Exiting (and being restarted) is the only way to be sure no
-            // reconcile of ours is still in flight while another leads.
             tracing::error!("lost leadership; exiting");
+            std::process::exit(1);
+        }
+        () = fence.lost() => {
+            tracing::error!("the Lease was not renewed in time or is held by another replica; exiting");
             std::process::exit(1);
         }
     }
@@ -158,6 +171,7 @@ async fn run_as_leader(ctx: Arc<Context>, lease: &LeaseSettings) -> anyhow::Resu
 
 /// The three controllers, side by side, until shutdown.
 async fn run_controllers(ctx: Arc<Context>) {
+    ctx.feeds.synced().await;
     tokio::join!(
         crate::deployment::run(ctx.clone()),
         crate::target_account::run(ctx.clone()),

@@ -65,6 +65,9 @@ pub async fn cleanup(obj: &CrossAccountDeployment, ctx: &Context) -> Result<Acti
 
 /// Stops the deployment unless it already ended; Err(why) when it could not.
 async fn stop(obj: &CrossAccountDeployment, ctx: &Context, id: &str) -> Result<Result<(), String>, Error> {
+    if !ctx.may_write().await {
+        return Err(Error::NotLeader);
+    }
     let namespace = obj.namespace().unwrap_or_default();
     let access = match target::for_deployment(ctx, &obj.spec, &namespace).await? {
         Admission::Admitted(access) => access,

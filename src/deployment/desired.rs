@@ -2,12 +2,12 @@
 //! revision (inline, or pinned from its RevisionSource), its bundle type and
 //! the digest its marker carries.
 
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use super::marker::{self, Owner, REDEPLOY_ANNOTATION};
 use super::pinned::pin;
 use crate::access::Admission;
-use crate::api::{CrossAccountDeployment, RevisionSource, S3Revision};
+use crate::api::{CrossAccountDeployment, S3Revision};
 use crate::runtime::{Context, Error};
 use crate::status::{Failure, Reason};
 
@@ -72,9 +72,8 @@ async fn revision(
         )));
     };
     let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
-    let sources: Api<RevisionSource> = Api::namespaced(ctx.client.clone(), &ns);
-    let source = sources.get_opt(&source_ref.name).await?;
-    Ok(match pin(&source_ref.name, source.as_ref()) {
+    let source = ctx.feeds.sources.get(&source_ref.name, Some(&ns));
+    Ok(match pin(&source_ref.name, source.as_deref()) {
         Ok(pinned) => Admission::Admitted((pinned.s3, Some(pinned.source_digest))),
         Err(failure) => Admission::Refused(failure),
     })

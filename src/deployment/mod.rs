@@ -19,7 +19,7 @@ use kube::runtime::{Controller, Predicate, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::api::{CrossAccountDeployment, RevisionSource, TargetAccount};
-use crate::runtime::triggers::{changed_or_deleted, hash_of};
+use crate::runtime::triggers::hash_of;
 use crate::runtime::{Context, controller, scoped_api};
 
 pub use marker::{Owner, REDEPLOY_ANNOTATION};
@@ -30,12 +30,10 @@ pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let watch_ns = ctx.settings.watch_namespace.as_deref();
     let deployments: Api<CrossAccountDeployment> = scoped_api(&client, watch_ns);
-    let sources: Api<RevisionSource> = scoped_api(&client, watch_ns);
-    let targets: Api<TargetAccount> = Api::all(client.clone());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
 
     // Finalizer and annotation (redeploy) changes count besides the spec.
     let (store, trigger) = controller::primary(
+        &ctx,
         deployments,
         watcher::Config::default().any_semantic(),
         (predicates::generation as fn(&CrossAccountDeployment) -> Option<u64>)
@@ -48,9 +46,9 @@ pub async fn run(ctx: Arc<Context>) {
         // deployments that reference it, without a restart. Keyed on
         // generation: its status writes must not wake every deployment.
         .watches_stream(
-            changed_or_deleted(targets, watcher::Config::default(), |ta: &TargetAccount| {
-                hash_of(&ta.metadata.generation)
-            }),
+            ctx.feeds
+                .targets
+                .changes(|ta: &TargetAccount| hash_of(&ta.metadata.generation)),
             controller::dependents(store.clone(), |d: &CrossAccountDeployment, ta: &TargetAccount| {
                 d.spec.target_account_ref.name == ta.name_any()
             }),
@@ -58,9 +56,9 @@ pub async fn run(ctx: Arc<Context>) {
         // Relabelling a namespace can grant or revoke access; nothing else
         // about a namespace matters here.
         .watches_stream(
-            changed_or_deleted(namespaces, watcher::Config::default(), |ns: &Namespace| {
-                hash_of(&ns.metadata.labels)
-            }),
+            ctx.feeds
+                .namespaces
+                .changes(|ns: &Namespace| hash_of(&ns.metadata.labels)),
             controller::dependents(store.clone(), |d: &CrossAccountDeployment, ns: &Namespace| {
                 d.namespace().as_deref() == Some(ns.name_any().as_str())
             }),
@@ -68,7 +66,7 @@ pub async fn run(ctx: Arc<Context>) {
         // A source's new revision or readiness re-evaluates the deployments
         // that reference it: continuous delivery without re-listing.
         .watches_stream(
-            source_changes(sources),
+            ctx.feeds.sources.changes(source_key),
             controller::dependents(store, |d: &CrossAccountDeployment, rs: &RevisionSource| {
                 d.namespace() == rs.namespace()
                     && d.spec
@@ -81,23 +79,19 @@ pub async fn run(ctx: Arc<Context>) {
     controller::drive(deployments, reconcile::reconcile, ctx).await;
 }
 
-/// RevisionSource changes that concern the deployments referencing it: a new
+/// What of a RevisionSource concerns the deployments referencing it: a new
 /// revision or readiness, not the lastCheckTime written on every poll.
-fn source_changes(
-    sources: Api<RevisionSource>,
-) -> impl futures::Stream<Item = Result<RevisionSource, watcher::Error>> + Send + 'static {
-    changed_or_deleted(sources, watcher::Config::default(), |s: &RevisionSource| {
-        let status = s.status.as_ref();
-        hash_of(&(
-            s.metadata.generation,
-            status.and_then(|s| s.observed_generation),
-            status.and_then(|s| s.revision_digest.clone()),
-            status.map(|s| {
-                s.conditions
-                    .iter()
-                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
-                    .collect::<Vec<_>>()
-            }),
-        ))
-    })
+fn source_key(s: &RevisionSource) -> u64 {
+    let status = s.status.as_ref();
+    hash_of(&(
+        s.metadata.generation,
+        status.and_then(|s| s.observed_generation),
+        status.and_then(|s| s.revision_digest.clone()),
+        status.map(|s| {
+            s.conditions
+                .iter()
+                .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                .collect::<Vec<_>>()
+        }),
+    ))
 }

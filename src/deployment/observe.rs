@@ -11,7 +11,7 @@ use crate::api::{
     CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, Phase, ResolvedRevision, RevisionCheck,
 };
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, DeploymentView, GroupView, S3Object};
-use crate::aws::{AwsError, ErrorClass};
+use crate::aws::{AwsError, ErrorClass, s3};
 use crate::revision::check::{self, ObjectSeen};
 use crate::revision::look::{self, Existence, Looker, PolicyRead};
 use crate::revision::step2::{self, PolicyFinding};
@@ -403,7 +403,7 @@ impl Look<'_> {
     /// profile role read access? Read by an identity of the bucket owner's
     /// account: the operator's (the guide's development account), else the
     /// cross-account role's (a bucket in the production account).
-    async fn instance_profile_grant(&self, own_s3: &aws_sdk_s3::Client, revision: &ResolvedRevision) -> PolicyFinding {
+    async fn instance_profile_grant(&self, own_s3: &s3::Client, revision: &ResolvedRevision) -> PolicyFinding {
         let access = &self.place.access;
         let instance_role = access.target.spec.instance_profile_role_arn.as_deref();
         let input = |owner: &str, policy: Option<&str>| {

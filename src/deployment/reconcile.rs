@@ -123,6 +123,9 @@ async fn execute(
     attempt: u32,
 ) -> Result<Report, Error> {
     let Decision { effect, report } = decision;
+    if effect != Effect::None && !ctx.may_write().await {
+        return Err(Error::NotLeader);
+    }
     match effect {
         Effect::None => Ok(report),
         Effect::CreateDeployment => {

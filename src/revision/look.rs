@@ -15,7 +15,7 @@ pub struct Looker<'a> {
     /// Its AWS account, when known: only the bucket owner's account may read
     /// a bucket policy.
     pub account: Option<String>,
-    pub s3: &'a aws_sdk_s3::Client,
+    pub s3: &'a s3::Client,
 }
 
 /// Does the object exist?

@@ -19,17 +19,16 @@ use kube::runtime::{Controller, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::api::{RevisionSource, TargetAccount};
-use crate::runtime::triggers::{changed_or_deleted, hash_of};
+use crate::runtime::triggers::hash_of;
 use crate::runtime::{Context, controller, scoped_api};
 
 /// Runs the RevisionSource controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let sources: Api<RevisionSource> = scoped_api(&client, ctx.settings.watch_namespace.as_deref());
-    let targets: Api<TargetAccount> = Api::all(client.clone());
-    let namespaces: Api<Namespace> = Api::all(client);
     // Status writes (lastCheckTime every interval) must not trigger a poll.
     let (store, trigger) = controller::primary(
+        &ctx,
         sources,
         watcher::Config::default().any_semantic(),
         predicates::generation as fn(&RevisionSource) -> Option<u64>,
@@ -38,9 +37,9 @@ pub async fn run(ctx: Arc<Context>) {
         // Only spec edits and deletions of a TargetAccount matter here, not
         // its periodic status writes.
         .watches_stream(
-            changed_or_deleted(targets, watcher::Config::default(), |ta: &TargetAccount| {
-                hash_of(&ta.metadata.generation)
-            }),
+            ctx.feeds
+                .targets
+                .changes(|ta: &TargetAccount| hash_of(&ta.metadata.generation)),
             controller::dependents(store.clone(), |s: &RevisionSource, ta: &TargetAccount| {
                 let name = ta.name_any();
                 s.spec.read_as.as_ref().is_some_and(|r| r.name == name)
@@ -48,9 +47,10 @@ pub async fn run(ctx: Arc<Context>) {
             }),
         )
         // Relabelling a namespace can grant or revoke a TargetAccount.
-        .watches(
-            namespaces,
-            watcher::Config::default(),
+        .watches_stream(
+            ctx.feeds
+                .namespaces
+                .changes(|ns: &Namespace| hash_of(&ns.metadata.labels)),
             controller::dependents(store, |s: &RevisionSource, ns: &Namespace| {
                 s.namespace().as_deref() == Some(ns.name_any().as_str())
             }),

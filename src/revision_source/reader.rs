@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use crate::access::target::{self, TargetAccess};
 use crate::access::{self, Admission};
 use crate::api::{RevisionSourceSpec, TargetAccount, TargetAccountRef};
-use crate::aws::AwsError;
+use crate::aws::{AwsError, s3};
 use crate::revision_source::digest::{TargetIdentity, verification_digest};
 use crate::runtime::{Context, Error};
 use crate::status::{Failure, Reason};
@@ -166,12 +166,12 @@ async fn use_target(
 
 /// The identity that lists and reads the bucket.
 pub enum Reader {
-    Operator(aws_sdk_s3::Client),
+    Operator(s3::Client),
     Target(Box<TargetAccess>),
 }
 
 impl Reader {
-    pub fn s3(&self) -> &aws_sdk_s3::Client {
+    pub fn s3(&self) -> &s3::Client {
         match self {
             Reader::Operator(s3) => s3,
             Reader::Target(t) => &t.clients.s3,

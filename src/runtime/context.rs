@@ -8,10 +8,14 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, Resource};
-use tokio::sync::Mutex;
+use std::sync::Mutex;
 
 use super::metrics::Metrics;
-use crate::api::SecretKeyRef;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::watcher;
+
+use super::feed::Feed;
+use crate::api::{RevisionSource, SecretKeyRef, TargetAccount};
 use crate::aws::session::SessionCache;
 
 /// Errors a reconcile returns to the runtime; everything expected is turned
@@ -24,6 +28,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("cleanup on deletion failed: {0}")]
     Cleanup(String),
+    /// This replica no longer holds the leader Lease; it must not act.
+    #[error("not the leader (the Lease is held by another replica or was not renewed)")]
+    NotLeader,
     #[error("object has no {0}")]
     MissingField(&'static str),
     /// Something the code relies on did not hold: a bug, not bad input.
@@ -46,6 +53,32 @@ pub struct Settings {
     /// How often a settled deployment's group is checked for a later
     /// deployment that replaced ours (one GetDeploymentGroup).
     pub drift_check: Duration,
+    /// Reconciles run at once, per kind.
+    pub max_concurrent_reconciles: u16,
+}
+
+/// TargetAccounts, Namespaces and RevisionSources, each watched once.
+pub struct Feeds {
+    pub targets: Arc<Feed<TargetAccount>>,
+    pub namespaces: Arc<Feed<Namespace>>,
+    pub sources: Arc<Feed<RevisionSource>>,
+}
+
+impl Feeds {
+    fn start(client: &Client, watch_namespace: Option<&str>) -> Self {
+        let all = watcher::Config::default();
+        Self {
+            targets: Feed::start(Api::all(client.clone()), all.clone()),
+            namespaces: Feed::start(Api::all(client.clone()), all.clone()),
+            sources: Feed::start(super::scoped_api(client, watch_namespace), all),
+        }
+    }
+
+    /// Resolves once every feed holds its first complete list: before that
+    /// a missing TargetAccount might only be not listed yet.
+    pub async fn synced(&self) {
+        tokio::join!(self.targets.synced(), self.namespaces.synced(), self.sources.synced());
+    }
 }
 
 /// Shared state of all controllers.
@@ -58,7 +91,12 @@ pub struct Context {
     /// What /readyz reports before asking the API server: caches synced, or
     /// standing by for leadership.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
-    /// Consecutive transient failures per object UID, for backoff.
+    /// The kinds reconciles look up, watched once and shared.
+    pub feeds: Feeds,
+    /// With leader election: the proof checked before every AWS write.
+    pub fence: std::sync::OnceLock<super::leader::Fence>,
+    /// Consecutive transient failures per object UID, for backoff. Entries
+    /// go when an object succeeds, settles or is deleted.
     retries: Mutex<HashMap<String, u32>>,
 }
 
@@ -69,7 +107,10 @@ impl Context {
             controller: "crossdeploy".into(),
             instance,
         };
+        let feeds = Feeds::start(&client, settings.watch_namespace.as_deref());
         Self {
+            feeds,
+            fence: std::sync::OnceLock::new(),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             sessions,
@@ -83,7 +124,14 @@ impl Context {
     /// Record the outcome of a reconcile and return the attempt count that
     /// applies to the next backoff.
     pub async fn note_attempt(&self, uid: &str, transient_failure: bool) -> u32 {
-        let mut retries = self.retries.lock().await;
+        self.count_attempt(uid, transient_failure)
+    }
+
+    /// [`Context::note_attempt`] for the synchronous error policy.
+    pub fn count_attempt(&self, uid: &str, transient_failure: bool) -> u32 {
+        let Ok(mut retries) = self.retries.lock() else {
+            return 0;
+        };
         if transient_failure {
             let n = retries.entry(uid.to_string()).or_insert(0);
             *n = n.saturating_add(1);
@@ -96,11 +144,27 @@ impl Context {
 
     /// Drop the retry count of an object that is gone or settled.
     pub async fn forget(&self, key: &str) {
-        self.retries.lock().await.remove(key);
+        self.forget_now(key);
+    }
+
+    /// Drop every count kept for an object, e.g. when it is deleted.
+    pub fn forget_now(&self, key: &str) {
+        if let Ok(mut retries) = self.retries.lock() {
+            retries.remove(key);
+        }
     }
 
     pub async fn attempts(&self, uid: &str) -> u32 {
-        self.retries.lock().await.get(uid).copied().unwrap_or(0)
+        self.retries.lock().map_or(0, |r| r.get(uid).copied().unwrap_or(0))
+    }
+
+    /// May this replica write to AWS now? Always without leader election;
+    /// with it, only while it holds a fresh Lease.
+    pub async fn may_write(&self) -> bool {
+        match self.fence.get() {
+            None => true,
+            Some(fence) => fence.holds().await,
+        }
     }
 
     /// Publish an Event about `obj`; a failure is logged, never fatal.

@@ -7,19 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
-use kube::Api;
+use futures::{Stream, StreamExt, TryStreamExt};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, Predicate, WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
 
-use super::reconcile::{Reconciled, error_policy, measured};
+use super::reconcile::{Reconciled, error_policy, forget_object, measured};
 use super::{Context, Error};
 
 /// The primary watch: every object lands in the store; only changes the
 /// predicate sees (spec generation, finalizers, ...) trigger a reconcile, so
 /// the operator's own status writes never do.
 pub fn primary<K, P>(
+    ctx: &Arc<Context>,
     api: Api<K>,
     config: watcher::Config,
     predicate: P,
@@ -29,8 +30,17 @@ where
     P: Predicate<K> + Send + 'static,
 {
     let (store, writer) = reflector::store();
+    let ctx = ctx.clone();
+    // managedFields are never read here and are most of a small object.
     let trigger = watcher(api, config)
         .default_backoff()
+        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .map_ok(move |event| {
+            if let watcher::Event::Delete(gone) = &event {
+                forget_object(&ctx, gone);
+            }
+            event
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicate, Default::default());
@@ -65,12 +75,14 @@ where
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {
     let reconcile = Arc::new(reconcile);
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.max_concurrent_reconciles);
     controller
+        .with_config(config)
         .shutdown_on_signal()
         .run(
             move |obj, ctx| {
                 let reconcile = reconcile.clone();
-                async move { measured::<K>(&ctx.clone(), reconcile(obj, ctx)).await }
+                async move { measured::<K>(&ctx.clone(), &obj.clone(), reconcile(obj, ctx)).await }
             },
             error_policy::<K>,
             ctx,

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use kube::Client;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
 use tokio::sync::watch;
 
@@ -48,6 +49,54 @@ pub async fn lost(mut leader: watch::Receiver<bool>) {
     while *leader.borrow_and_update() {
         if leader.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Leadership proven against the Lease itself. kube-lease-manager reports a
+/// loss only once it observes one, so a replica that was frozen (SIGSTOP, a
+/// long GC pause, a node partition) could resume and act while another
+/// leads. The fence reads the Lease: this replica must hold it and have
+/// renewed it within the lease duration. Checked right before every AWS
+/// write, and by a watchdog that stops the process when it no longer holds.
+pub struct Fence {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    duration: Duration,
+}
+
+impl Fence {
+    pub fn new(client: Client, s: &LeaseSettings) -> Self {
+        Self {
+            api: Api::namespaced(client, &s.namespace),
+            name: s.name.clone(),
+            identity: s.identity.clone(),
+            duration: s.duration,
+        }
+    }
+
+    /// Does this replica still hold a fresh Lease? Any doubt is a no.
+    pub async fn holds(&self) -> bool {
+        let Ok(Some(lease)) = self.api.get_opt(&self.name).await else {
+            return false;
+        };
+        let Some(spec) = lease.spec else { return false };
+        let renewed = spec.renew_time.map(|t| t.0.as_second());
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let fresh = renewed.is_some_and(|r| now - r < i64::try_from(self.duration.as_secs()).unwrap_or(i64::MAX));
+        spec.holder_identity.as_deref() == Some(self.identity.as_str()) && fresh
+    }
+
+    /// Resolves when the Lease is no longer held (checked a few times per
+    /// lease duration).
+    pub async fn lost(&self) {
+        let every = (self.duration / 4).max(Duration::from_millis(500));
+        loop {
+            tokio::time::sleep(every).await;
+            if !self.holds().await {
+                return;
+            }
         }
     }
 }

@@ -37,6 +37,19 @@ struct AwsCallLabels {
 /// from any Context, so this one family is process-wide.
 static AWS_CALLS: LazyLock<Family<AwsCallLabels, Counter>> = LazyLock::new(Family::default);
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: &'static str,
+}
+
+/// Calls that waited for their account's rate limit (aws::gate).
+static AWS_CALLS_DELAYED: LazyLock<Family<OperationLabel, Counter>> = LazyLock::new(Family::default);
+
+/// Count one AWS call held back by its account's rate limit.
+pub fn aws_call_delayed(operation: &'static str) {
+    AWS_CALLS_DELAYED.get_or_create(&OperationLabel { operation }).inc();
+}
+
 /// Count one AWS call; `error` is the error class, None on success.
 pub fn aws_call(operation: &'static str, error: Option<&'static str>) {
     AWS_CALLS
@@ -106,6 +119,11 @@ impl Metrics {
             "AWS calls by operation and outcome (ok or error class)",
             AWS_CALLS.clone(),
         );
+        registry.register(
+            "aws_calls_delayed",
+            "AWS calls that waited for their account's rate limit",
+            AWS_CALLS_DELAYED.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -173,15 +191,16 @@ impl Metrics {
     }
 
     /// Text exposition format.
-    pub fn render(&self, session_cache: (u64, u64)) -> String {
+    pub fn render(&self, session_cache: (u64, u64, u64)) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             return String::new();
         }
-        let (hits, misses) = session_cache;
+        let (hits, misses, cached) = session_cache;
         out.push_str(&format!(
             "# HELP crossdeploy_session_cache_hits Assumed-role session cache hits.\n# TYPE crossdeploy_session_cache_hits counter\ncrossdeploy_session_cache_hits_total {hits}\n\
-             # HELP crossdeploy_session_cache_misses Assumed-role session cache misses.\n# TYPE crossdeploy_session_cache_misses counter\ncrossdeploy_session_cache_misses_total {misses}\n"
+             # HELP crossdeploy_session_cache_misses Assumed-role session cache misses.\n# TYPE crossdeploy_session_cache_misses counter\ncrossdeploy_session_cache_misses_total {misses}\n\
+             # HELP crossdeploy_sessions Assumed-role sessions cached now.\n# TYPE crossdeploy_sessions gauge\ncrossdeploy_sessions {cached}\n"
         ));
         let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
@@ -227,7 +246,7 @@ mod tests {
         m.object_condition("CrossAccountDeployment", "b", Some("Reconciling"));
         m.object_condition("CrossAccountDeployment", "a", Some("Ready"));
         m.object_condition("CrossAccountDeployment", "b", None);
-        let text = m.render((3, 1));
+        let text = m.render((3, 1, 2));
         for needle in [
             r#"crossdeploy_aws_calls_total{operation="s3:HeadObject",outcome="ok"} 1"#,
             r#"crossdeploy_aws_calls_total{operation="sts:AssumeRole",outcome="AssumeRoleDenied"} 1"#,
@@ -240,6 +259,7 @@ mod tests {
             r#"crossdeploy_objects{kind="CrossAccountDeployment",condition="Reconciling"} 0"#,
             "crossdeploy_session_cache_hits_total 3",
             "crossdeploy_session_cache_misses_total 1",
+            "crossdeploy_sessions 2",
         ] {
             assert!(text.contains(needle), "missing {needle} in:\n{text}");
         }

@@ -4,6 +4,7 @@
 
 mod context;
 pub mod controller;
+pub mod feed;
 pub mod http;
 pub mod leader;
 pub mod metrics;

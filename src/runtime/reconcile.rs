@@ -24,8 +24,10 @@ use crate::status::{self, Report};
 
 /// The field manager of every status write.
 const FIELD_MANAGER: &str = "crossdeploy";
-/// Kubernetes API errors (conflicts, timeouts) are retried after this long.
-const API_ERROR_RETRY: Duration = Duration::from_secs(5);
+/// Kubernetes API errors (conflicts, timeouts) are retried with exponential
+/// backoff from this long, up to MAX_API_ERROR_RETRY, with full jitter.
+const API_ERROR_RETRY: Duration = Duration::from_secs(1);
+const MAX_API_ERROR_RETRY: Duration = Duration::from_secs(5 * 60);
 
 /// A crossdeploy kind: what the skeleton needs to know about it.
 pub trait Reconciled:
@@ -142,20 +144,47 @@ pub fn requeue_with_jitter(d: Duration) -> Action {
 }
 
 /// What the runtime does with a reconcile that returned an error: expected
-/// trouble is status, so these are Kubernetes API errors, retried soon.
-pub fn error_policy<K: Reconciled>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(object = %display_ref(&*obj), error = %err, "reconcile failed; retrying");
-    requeue_with_jitter(API_ERROR_RETRY)
+/// trouble is status, so these are Kubernetes API errors. Each object backs
+/// off on its own, exponentially with full jitter, so a flaky API server is
+/// not met by every object retrying at the same moment.
+pub fn error_policy<K: Reconciled>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    let attempt = ctx.count_attempt(&api_errors_key(&*obj), true);
+    let ceiling = API_ERROR_RETRY
+        .saturating_mul(2u32.saturating_pow(attempt))
+        .min(MAX_API_ERROR_RETRY);
+    let wait = ceiling
+        .mul_f64(rand::rng().random_range(0.0..=1.0))
+        .max(Duration::from_millis(100));
+    tracing::warn!(object = %display_ref(&*obj), error = %err, retry_in_ms = wait.as_millis() as u64, "reconcile failed; retrying");
+    Action::requeue(wait)
+}
+
+fn api_errors_key<K: Reconciled>(obj: &K) -> String {
+    format!("{}/api", obj.meta().uid.as_deref().unwrap_or_default())
 }
 
 /// Runs one reconcile and records it in the reconcile metrics, also when the
-/// future is dropped half-way (counted as an error then).
+/// future is dropped half-way (counted as an error then). A success resets
+/// the object's API error backoff.
 pub async fn measured<K: Reconciled>(
     ctx: &Context,
+    obj: &K,
     reconcile: impl Future<Output = Result<Action, Error>>,
 ) -> Result<Action, Error> {
     let mut timer = ctx.metrics.reconcile_timer(K::KIND);
     let result = reconcile.await;
     timer.succeeded(result.is_ok());
+    if result.is_ok() {
+        ctx.forget_now(&api_errors_key(obj));
+    }
     result
+}
+
+/// An object is gone: drop what was kept about it (backoff counts, its
+/// place in the objects gauge).
+pub fn forget_object<K: Reconciled>(ctx: &Context, obj: &K) {
+    let uid = obj.meta().uid.as_deref().unwrap_or_default();
+    ctx.forget_now(uid);
+    ctx.forget_now(&api_errors_key(obj));
+    ctx.metrics.object_condition(K::KIND, uid, None);
 }

@@ -23,6 +23,7 @@ pub async fn run(ctx: Arc<Context>) {
     // Verification writes status every time; only spec changes (and the
     // periodic requeue) may start another one, or it would loop.
     let (store, trigger) = controller::primary(
+        &ctx,
         targets,
         config,
         predicates::generation as fn(&TargetAccount) -> Option<u64>,
