@@ -64,7 +64,9 @@ pub async fn lookup(ctx: &Context, name: &str) -> Result<Admission<TargetAccount
 }
 
 /// The session a CrossAccountDeployment in `namespace` deploys with: its
-/// TargetAccount, admitted for this namespace, application and group.
+/// TargetAccount, admitted for this namespace, application, group and the
+/// tenant's choices (deployment configuration, rollback, region). A refusal
+/// makes no AWS call and reads no Secret.
 pub async fn for_deployment(
     ctx: &Context,
     spec: &CrossAccountDeploymentSpec,
@@ -75,14 +77,13 @@ pub async fn for_deployment(
         Admission::Refused(failure) => return Ok(Admission::Refused(failure)),
     };
     let ns_labels = namespace_labels(ctx, namespace).await?;
-    let (application, group) = (&spec.application_name, &spec.deployment_group_name);
-    if let Err(refusal) = access::check(&target.spec, &ns_labels, application, group) {
+    if let Err(refusal) = access::check(&target.spec, &ns_labels, spec) {
         return Ok(Admission::Refused(Failure::permanent(
             Reason::TargetAccountNotPermitted,
             format!(
-                "TargetAccount {:?} refuses this deployment: {}; ask a platform admin",
+                "TargetAccount {:?} refuses this deployment: {}",
                 target.name_any(),
-                refusal.explain(namespace, application, group)
+                refusal.explain(namespace)
             ),
         )));
     }
