@@ -11,7 +11,7 @@ use kube::{Api, Client, Resource};
 use tokio::sync::Mutex;
 
 use super::metrics::Metrics;
-use crate::api::SecretKeyRef;
+use crate::api::{EXTERNAL_ID_SECRET_LABEL, SecretKeyRef};
 use crate::aws::session::SessionCache;
 
 /// Errors a reconcile returns to the runtime; everything expected is turned
@@ -29,6 +29,29 @@ pub enum Error {
     /// Something the code relies on did not hold: a bug, not bad input.
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
+}
+
+/// What the operator found for an ExternalId Secret reference.
+#[derive(PartialEq, Eq)]
+pub enum ExternalId {
+    /// The value; only ever passed to STS.
+    Found(String),
+    /// No such Secret, or no non-empty value under the key.
+    Missing,
+    /// The Secret exists but is not labelled `crossdeploy.io/external-id: "true"`;
+    /// its content was not used.
+    NotMarked,
+}
+
+// Never print the value.
+impl std::fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Found(_) => "Found(..)",
+            Self::Missing => "Missing",
+            Self::NotMarked => "NotMarked",
+        })
+    }
 }
 
 /// Settings from the command line.
@@ -110,12 +133,24 @@ impl Context {
         }
     }
 
-    /// The ExternalId from the operator's namespace. Only ever passed to STS.
-    pub async fn external_id(&self, r: &SecretKeyRef) -> Result<Option<String>, kube::Error> {
+    /// The ExternalId from the operator's namespace. Only ever passed to STS,
+    /// and only from a Secret labelled `crossdeploy.io/external-id: "true"`:
+    /// naming a Secret in a TargetAccount is not enough to send its content
+    /// to another account.
+    pub async fn external_id(&self, r: &SecretKeyRef) -> Result<ExternalId, kube::Error> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.settings.operator_namespace);
         let Some(secret) = secrets.get_opt(&r.name).await? else {
-            return Ok(None);
+            return Ok(ExternalId::Missing);
         };
+        let marked = secret
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(EXTERNAL_ID_SECRET_LABEL))
+            .is_some_and(|v| v == "true");
+        if !marked {
+            return Ok(ExternalId::NotMarked);
+        }
         // stringData is write-only: the API server always returns `data`.
         Ok(secret
             .data
@@ -123,6 +158,7 @@ impl Context {
             .and_then(|d| d.get(&r.key))
             .and_then(|v| String::from_utf8(v.0.clone()).ok())
             .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()))
+            .filter(|s| !s.is_empty())
+            .map_or(ExternalId::Missing, ExternalId::Found))
     }
 }

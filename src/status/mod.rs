@@ -60,6 +60,8 @@ pub enum Reason {
     TargetAccountNotFound,
     TargetAccountNotPermitted,
     ExternalIdSecretMissing,
+    /// The ExternalId Secret lacks the label `crossdeploy.io/external-id: "true"`.
+    ExternalIdSecretNotMarked,
     AssumeRoleDenied,
     RevisionNotFound,
     RevisionNotReadable,
@@ -95,6 +97,7 @@ impl Reason {
             Reason::TargetAccountNotFound => "TargetAccountNotFound",
             Reason::TargetAccountNotPermitted => "TargetAccountNotPermitted",
             Reason::ExternalIdSecretMissing => "ExternalIdSecretMissing",
+            Reason::ExternalIdSecretNotMarked => "ExternalIdSecretNotMarked",
             Reason::AssumeRoleDenied => "AssumeRoleDenied",
             Reason::RevisionNotFound => "RevisionNotFound",
             Reason::RevisionNotReadable => "RevisionNotReadable",
