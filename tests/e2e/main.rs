@@ -11,6 +11,7 @@ mod deployment;
 mod env;
 mod harness;
 mod leader;
+mod limits;
 mod observability;
 mod packaging;
 mod rbac;
