@@ -6,6 +6,7 @@
 // A test that cannot unwrap has failed; its panic message says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admission;
 mod budget;
 mod deployment;
 mod env;
