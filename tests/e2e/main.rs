@@ -11,6 +11,7 @@ mod budget;
 mod deployment;
 mod env;
 mod harness;
+mod isolation;
 mod leader;
 mod limits;
 mod observability;
