@@ -747,13 +747,18 @@ impl Admission {
 
     /// Server-side dry-run create of the valid `kind` with `patch` merged in.
     async fn dry_run(&self, kind: Kind, patch: &Value) -> Result<DynamicObject, kube::Error> {
+        let mut spec = base(kind);
+        merge(&mut spec, patch);
+        self.dry_run_exactly(kind, &spec).await
+    }
+
+    /// Server-side dry-run create of `kind` with exactly `spec`.
+    async fn dry_run_exactly(&self, kind: Kind, spec: &Value) -> Result<DynamicObject, kube::Error> {
         let (api_version, plural) = match kind {
             XTA => ("crossdeploy.io/v1alpha1", "TargetAccount"),
             XAD => ("crossdeploy.io/v1alpha1", "CrossAccountDeployment"),
             XRS => ("crossdeploy.io/v1alpha1", "RevisionSource"),
         };
-        let mut spec = base(kind);
-        merge(&mut spec, patch);
         let obj: DynamicObject = serde_json::from_value(json!({
             "apiVersion": api_version,
             "kind": plural,
@@ -818,4 +823,50 @@ async fn malformed_manifests_are_refused_naming_the_field() {
             .await
             .unwrap_or_else(|e| panic!("{kind:?} {patch} must be accepted: {e}"));
     }
+}
+
+/// The crossdeploy objects of the admin and application examples and of the
+/// README's admin section, as written (namespaced ones in the test's
+/// namespace), are accepted.
+#[tokio::test]
+async fn documented_manifests_are_accepted() {
+    let ctx = TestCtx::new("admission-docs").await;
+    let admission = Admission {
+        client: ctx.client.clone(),
+        ns: ctx.ns.clone(),
+    };
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{repo}/README.md")).expect("README");
+    let start = readme
+        .find("**Platform admin, once per account**")
+        .expect("admin section");
+    let section = &readme[start..];
+    let section = &section[..section.find("### Continuous delivery").expect("section end")];
+    let mut texts: Vec<String> = section
+        .split("```yaml")
+        .skip(1)
+        .filter_map(|b| b.split("```").next().map(str::to_string))
+        .collect();
+    for example in ["01-platform-admin.yaml", "02-webapp-deployment.yaml"] {
+        texts.push(std::fs::read_to_string(format!("{repo}/examples/{example}")).expect("example"));
+    }
+    let mut checked = 0;
+    for doc in texts.iter().flat_map(|t| t.split("\n---")) {
+        let Ok(obj) = serde_norway::from_str::<Value>(doc) else {
+            continue;
+        };
+        let kind = match obj["kind"].as_str() {
+            Some("TargetAccount") => XTA,
+            Some("CrossAccountDeployment") => XAD,
+            Some("RevisionSource") => XRS,
+            _ => continue,
+        };
+        // Its spec, as a merge patch over nothing: dry-run it as written.
+        admission
+            .dry_run_exactly(kind, &obj["spec"])
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?} {} must be accepted: {e}", obj["metadata"]["name"]));
+        checked += 1;
+    }
+    assert!(checked >= 4, "README and examples hold {checked} crossdeploy objects");
 }
