@@ -10,7 +10,7 @@ use wildmatch::WildMatchPattern;
 
 pub mod target;
 
-use crate::api::TargetAccountSpec;
+use crate::api::{AutoRollback, AutoRollbackEvent, CrossAccountDeploymentSpec, TargetAccountSpec};
 use crate::status::Failure;
 
 /// Whether something may be used; a refusal is not an error but the
@@ -22,22 +22,70 @@ pub enum Admission<T> {
     Refused(Failure),
 }
 
-/// Why a use of a TargetAccount is refused.
+/// Why a use of a TargetAccount is refused, with what was refused. Each
+/// variant is one rule of the TargetAccount, named in the explanation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
+    /// `namespaceSelector` does not select the namespace.
     Namespace,
-    Application,
-    DeploymentGroup,
+    /// `allowedApplications` does not list the application.
+    Application(String),
+    /// `allowedDeploymentGroups` does not list the group.
+    DeploymentGroup(String),
+    /// `allowedDeploymentConfigs` does not list the configuration chosen.
+    DeploymentConfig { config: String, allowed: Vec<String> },
+    /// `requireAutoRollback` is set and the deployment does not roll back
+    /// on failure; `found` says what it has instead.
+    AutoRollback { found: &'static str },
+    /// The region chosen is neither the TargetAccount's nor in `allowedRegions`.
+    Region {
+        region: String,
+        default: String,
+        allowed: Vec<String>,
+    },
 }
 
 impl Refusal {
-    /// What was refused, for the condition message.
-    pub fn explain(&self, namespace: &str, application: &str, group: &str) -> String {
+    /// What was refused, naming the rule, and how to fix it (for the
+    /// condition message).
+    pub fn explain(&self, namespace: &str) -> String {
         match self {
-            Refusal::Namespace => format!("namespace {namespace:?} is not selected by its namespaceSelector"),
-            Refusal::Application => format!("application {application:?} is not in allowedApplications"),
-            Refusal::DeploymentGroup => format!("deployment group {group:?} is not in allowedDeploymentGroups"),
+            Refusal::Namespace => {
+                format!("namespace {namespace:?} is not selected by its namespaceSelector; ask a platform admin")
+            }
+            Refusal::Application(application) => {
+                format!("application {application:?} is not in allowedApplications; ask a platform admin")
+            }
+            Refusal::DeploymentGroup(group) => {
+                format!("deployment group {group:?} is not in allowedDeploymentGroups; ask a platform admin")
+            }
+            Refusal::DeploymentConfig { config, allowed } => format!(
+                "deploymentConfigName {config:?} is not in allowedDeploymentConfigs ({}); choose an allowed \
+                 configuration, omit deploymentConfigName to use the deployment group's own, or ask a platform admin",
+                listed(allowed)
+            ),
+            Refusal::AutoRollback { found } => format!(
+                "requireAutoRollback is set, and spec.autoRollback {found}; set autoRollback to \
+                 {{enabled: true, events: [DEPLOYMENT_FAILURE]}}"
+            ),
+            Refusal::Region {
+                region,
+                default,
+                allowed,
+            } => format!(
+                "region {region:?} is neither the TargetAccount's region {default:?} nor in allowedRegions ({}); \
+                 choose an allowed region, omit spec.region to use {default:?}, or ask a platform admin",
+                listed(allowed)
+            ),
         }
+    }
+}
+
+fn listed(patterns: &[String]) -> String {
+    if patterns.is_empty() {
+        "empty".to_string()
+    } else {
+        patterns.join(", ")
     }
 }
 
@@ -72,12 +120,19 @@ pub fn glob_matches(pattern: &str, value: &str) -> bool {
     !pattern.contains('\0') && WildMatchPattern::<'*', '\0'>::new(pattern).matches(value)
 }
 
-fn allowed(patterns: &[String], value: &str) -> bool {
-    patterns.is_empty() || patterns.iter().any(|p| glob_matches(p, value))
+/// An allow-list that is empty allows everything: applications and groups,
+/// which a deployment must always name.
+fn allowed_or_unrestricted(patterns: &[String], value: &str) -> bool {
+    patterns.is_empty() || listed_in(patterns, value)
+}
+
+fn listed_in(patterns: &[String], value: &str) -> bool {
+    patterns.iter().any(|p| glob_matches(p, value))
 }
 
 /// May objects in a namespace with `ns_labels` use this account at all? The
-/// application and group allow-lists do not apply to reading revisions.
+/// other rules (applications, groups, tenant choices) do not apply to
+/// reading revisions.
 pub fn check_namespace(spec: &TargetAccountSpec, ns_labels: &BTreeMap<String, String>) -> Result<(), Refusal> {
     if selector_matches(&spec.namespace_selector, ns_labels) {
         Ok(())
@@ -86,24 +141,64 @@ pub fn check_namespace(spec: &TargetAccountSpec, ns_labels: &BTreeMap<String, St
     }
 }
 
-/// May a deployment in a namespace with `ns_labels` target `application`/`group`
-/// through this account?
+/// May a deployment in a namespace with `ns_labels` deploy through this
+/// account as `deployment` says? Checked in this order: namespace,
+/// application, group, then the tenant's choices (deployment configuration,
+/// automatic rollback, region).
 pub fn check(
     spec: &TargetAccountSpec,
     ns_labels: &BTreeMap<String, String>,
-    application: &str,
-    group: &str,
+    deployment: &CrossAccountDeploymentSpec,
 ) -> Result<(), Refusal> {
-    if !selector_matches(&spec.namespace_selector, ns_labels) {
-        return Err(Refusal::Namespace);
+    check_namespace(spec, ns_labels)?;
+    if !allowed_or_unrestricted(&spec.allowed_applications, &deployment.application_name) {
+        return Err(Refusal::Application(deployment.application_name.clone()));
     }
-    if !allowed(&spec.allowed_applications, application) {
-        return Err(Refusal::Application);
+    if !allowed_or_unrestricted(&spec.allowed_deployment_groups, &deployment.deployment_group_name) {
+        return Err(Refusal::DeploymentGroup(deployment.deployment_group_name.clone()));
     }
-    if !allowed(&spec.allowed_deployment_groups, group) {
-        return Err(Refusal::DeploymentGroup);
+    check_choices(spec, deployment)
+}
+
+/// The limits on what a tenant chooses. Leaving a choice out always passes:
+/// the deployment then gets what the account's owner set (the group's own
+/// configuration, the TargetAccount's region), except for rollback, which
+/// `requireAutoRollback` wants stated in the deployment itself.
+fn check_choices(spec: &TargetAccountSpec, deployment: &CrossAccountDeploymentSpec) -> Result<(), Refusal> {
+    if let Some(config) = &deployment.deployment_config_name
+        && !listed_in(&spec.allowed_deployment_configs, config)
+    {
+        return Err(Refusal::DeploymentConfig {
+            config: config.clone(),
+            allowed: spec.allowed_deployment_configs.clone(),
+        });
+    }
+    if spec.require_auto_rollback {
+        rolls_back_on_failure(deployment.auto_rollback.as_ref()).map_err(|found| Refusal::AutoRollback { found })?;
+    }
+    if let Some(region) = &deployment.region
+        && *region != spec.region
+        && !listed_in(&spec.allowed_regions, region)
+    {
+        return Err(Refusal::Region {
+            region: region.clone(),
+            default: spec.region.clone(),
+            allowed: spec.allowed_regions.clone(),
+        });
     }
     Ok(())
+}
+
+/// `requireAutoRollback`: enabled, with DEPLOYMENT_FAILURE among the events.
+fn rolls_back_on_failure(rollback: Option<&AutoRollback>) -> Result<(), &'static str> {
+    match rollback {
+        None => Err("is not set (the deployment group's own setting cannot be seen before deploying)"),
+        Some(r) if !r.enabled => Err("has enabled: false"),
+        Some(r) if !r.events.contains(&AutoRollbackEvent::DeploymentFailure) => {
+            Err("does not list the event DEPLOYMENT_FAILURE")
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +241,157 @@ mod tests {
         assert!(selector_matches(&expr("Exists", &[]), &team));
         assert!(!selector_matches(&expr("DoesNotExist", &[]), &team));
         assert!(!selector_matches(&expr("Bogus", &[]), &team));
+    }
+
+    fn target(extra: serde_json::Value) -> TargetAccountSpec {
+        let mut spec = serde_json::json!({
+            "roleArn": "arn:aws:iam::222222222222:role/Deployer",
+            "region": "us-east-1",
+            "namespaceSelector": {"matchLabels": {"team": "a"}},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn deployment(extra: serde_json::Value) -> CrossAccountDeploymentSpec {
+        let mut spec = serde_json::json!({
+            "targetAccountRef": {"name": "prod"},
+            "applicationName": "webapp",
+            "deploymentGroupName": "webapp-prod",
+            "revision": {"s3": {"bucket": "revisions", "key": "webapp.zip"}},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        serde_json::from_value(spec).unwrap()
+    }
+
+    /// (TargetAccount limits, deployment choices, expected outcome, words
+    /// the explanation must contain).
+    #[test]
+    fn tenant_choices_table() {
+        use serde_json::json;
+        let rollback = json!({"autoRollback": {"enabled": true, "events": ["DEPLOYMENT_FAILURE"]}});
+        let cases: Vec<(serde_json::Value, serde_json::Value, bool, &str)> = vec![
+            // Deployment configurations: an empty list allows only the group's own.
+            (json!({}), json!({}), true, ""),
+            (
+                json!({}),
+                json!({"deploymentConfigName": "CodeDeployDefault.AllAtOnce"}),
+                false,
+                "allowedDeploymentConfigs (empty)",
+            ),
+            (
+                json!({"allowedDeploymentConfigs": ["CodeDeployDefault.OneAtATime"]}),
+                json!({}),
+                true,
+                "",
+            ),
+            (
+                json!({"allowedDeploymentConfigs": ["CodeDeployDefault.OneAtATime"]}),
+                json!({"deploymentConfigName": "CodeDeployDefault.OneAtATime"}),
+                true,
+                "",
+            ),
+            (
+                json!({"allowedDeploymentConfigs": ["CodeDeployDefault.OneAtATime"]}),
+                json!({"deploymentConfigName": "CodeDeployDefault.AllAtOnce"}),
+                false,
+                "\"CodeDeployDefault.AllAtOnce\" is not in allowedDeploymentConfigs (CodeDeployDefault.OneAtATime)",
+            ),
+            (
+                json!({"allowedDeploymentConfigs": ["Custom.*"]}),
+                json!({"deploymentConfigName": "Custom.Canary10"}),
+                true,
+                "",
+            ),
+            (
+                json!({"allowedDeploymentConfigs": ["*"]}),
+                json!({"deploymentConfigName": "CodeDeployDefault.AllAtOnce"}),
+                true,
+                "",
+            ),
+            // Rollback: required means stated, enabled, on failure.
+            (
+                json!({"requireAutoRollback": true}),
+                json!({}),
+                false,
+                "requireAutoRollback is set, and spec.autoRollback is not set",
+            ),
+            (
+                json!({"requireAutoRollback": true}),
+                json!({"autoRollback": {"enabled": false, "events": ["DEPLOYMENT_FAILURE"]}}),
+                false,
+                "has enabled: false",
+            ),
+            (
+                json!({"requireAutoRollback": true}),
+                json!({"autoRollback": {"enabled": true}}),
+                false,
+                "does not list the event DEPLOYMENT_FAILURE",
+            ),
+            (
+                json!({"requireAutoRollback": true}),
+                json!({"autoRollback": {"enabled": true, "events": ["DEPLOYMENT_STOP_ON_ALARM"]}}),
+                false,
+                "DEPLOYMENT_FAILURE",
+            ),
+            (json!({"requireAutoRollback": true}), rollback.clone(), true, ""),
+            (
+                json!({"requireAutoRollback": true}),
+                json!({"autoRollback": {"enabled": true, "events": ["DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_FAILURE"]}}),
+                true,
+                "",
+            ),
+            (json!({}), json!({"autoRollback": {"enabled": false}}), true, ""),
+            // Regions: the TargetAccount's own always, others when listed.
+            (json!({}), json!({"region": "us-east-1"}), true, ""),
+            (
+                json!({}),
+                json!({"region": "eu-west-1"}),
+                false,
+                "region \"eu-west-1\" is neither the TargetAccount's region \"us-east-1\" nor in allowedRegions (empty)",
+            ),
+            (
+                json!({"allowedRegions": ["eu-*"]}),
+                json!({"region": "eu-west-1"}),
+                true,
+                "",
+            ),
+            (
+                json!({"allowedRegions": ["eu-*"]}),
+                json!({"region": "ap-south-1"}),
+                false,
+                "allowedRegions (eu-*)",
+            ),
+            (json!({"allowedRegions": ["eu-west-1"]}), json!({}), true, ""),
+        ];
+        for (limits, choices, admitted, words) in cases {
+            let result = check(
+                &target(limits.clone()),
+                &labels(&[("team", "a")]),
+                &deployment(choices.clone()),
+            );
+            assert_eq!(result.is_ok(), admitted, "{limits} / {choices}: {result:?}");
+            if let Err(refusal) = result {
+                let text = refusal.explain("ns");
+                assert!(text.contains(words), "{limits} / {choices}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn tenancy_is_checked_before_choices() {
+        let spec = target(serde_json::json!({"allowedApplications": ["api"], "requireAutoRollback": true}));
+        let d = deployment(serde_json::json!({}));
+        assert_eq!(check(&spec, &labels(&[("team", "b")]), &d), Err(Refusal::Namespace));
+        assert_eq!(
+            check(&spec, &labels(&[("team", "a")]), &d),
+            Err(Refusal::Application("webapp".into()))
+        );
+        assert!(Refusal::Namespace.explain("ns").contains("namespaceSelector"));
     }
 
     #[test]

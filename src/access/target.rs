@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use super::{self as access, Admission};
-use crate::api::{CrossAccountDeploymentSpec, TargetAccount};
+use crate::api::{CrossAccountDeploymentSpec, EXTERNAL_ID_SECRET_LABEL, SecretKeyRef, TargetAccount};
 use crate::aws::session::{SessionRequest, TargetClients, session_name};
 use crate::aws::{AwsError, ErrorClass};
-use crate::runtime::{Context, Error};
+use crate::runtime::{Context, Error, ExternalId};
 use crate::status::{Failure, Reason};
 
 /// A TargetAccount this namespace may use, with its assumed-role session.
@@ -64,7 +64,9 @@ pub async fn lookup(ctx: &Context, name: &str) -> Result<Admission<TargetAccount
 }
 
 /// The session a CrossAccountDeployment in `namespace` deploys with: its
-/// TargetAccount, admitted for this namespace, application and group.
+/// TargetAccount, admitted for this namespace, application, group and the
+/// tenant's choices (deployment configuration, rollback, region). A refusal
+/// makes no AWS call and reads no Secret.
 pub async fn for_deployment(
     ctx: &Context,
     spec: &CrossAccountDeploymentSpec,
@@ -75,14 +77,13 @@ pub async fn for_deployment(
         Admission::Refused(failure) => return Ok(Admission::Refused(failure)),
     };
     let ns_labels = namespace_labels(ctx, namespace).await?;
-    let (application, group) = (&spec.application_name, &spec.deployment_group_name);
-    if let Err(refusal) = access::check(&target.spec, &ns_labels, application, group) {
+    if let Err(refusal) = access::check(&target.spec, &ns_labels, spec) {
         return Ok(Admission::Refused(Failure::permanent(
             Reason::TargetAccountNotPermitted,
             format!(
-                "TargetAccount {:?} refuses this deployment: {}; ask a platform admin",
+                "TargetAccount {:?} refuses this deployment: {}",
                 target.name_any(),
-                refusal.explain(namespace, application, group)
+                refusal.explain(namespace)
             ),
         )));
     }
@@ -99,10 +100,10 @@ pub async fn namespace_labels(ctx: &Context, ns: &str) -> Result<BTreeMap<String
         .unwrap_or_default())
 }
 
-/// The session for an admitted TargetAccount, or `ExternalIdSecretMissing`.
-/// No AWS call is made here: STS is called by the first request.
-/// `session_scope` names the session (`crossdeploy.<scope>`, the tenant
-/// namespace) so CloudTrail shows who acted.
+/// The session for an admitted TargetAccount, or `ExternalIdSecretMissing` /
+/// `ExternalIdSecretNotMarked`. No AWS call is made here: STS is called by
+/// the first request. `session_scope` names the session
+/// (`crossdeploy.<scope>`, the tenant namespace) so CloudTrail shows who acted.
 pub async fn open(
     ctx: &Context,
     target: TargetAccount,
@@ -111,18 +112,9 @@ pub async fn open(
 ) -> Result<Admission<TargetAccess>, Error> {
     let external_id = match &target.spec.external_id_secret_ref {
         Some(secret) => match ctx.external_id(secret).await? {
-            Some(id) => Some(id),
-            None => {
-                let failure = Failure::permanent(
-                    Reason::ExternalIdSecretMissing,
-                    format!(
-                        "the ExternalId Secret {}/{} (key {:?}) of TargetAccount {:?} is missing or empty",
-                        ctx.settings.operator_namespace,
-                        secret.name,
-                        secret.key,
-                        target.name_any()
-                    ),
-                );
+            ExternalId::Found(id) => Some(id),
+            unusable => {
+                let failure = external_id_failure(&ctx.settings.operator_namespace, secret, &target, &unusable);
                 return Ok(Admission::Refused(failure));
             }
         },
@@ -139,4 +131,77 @@ pub async fn open(
         region,
         session_name: name,
     }))
+}
+
+/// Why the ExternalId Secret cannot be used, and how to fix it.
+fn external_id_failure(
+    operator_ns: &str,
+    secret: &SecretKeyRef,
+    target: &TargetAccount,
+    found: &ExternalId,
+) -> Failure {
+    let (name, key, target) = (&secret.name, &secret.key, target.name_any());
+    if *found == ExternalId::NotMarked {
+        return Failure::permanent(
+            Reason::ExternalIdSecretNotMarked,
+            format!(
+                "the ExternalId Secret {operator_ns}/{name} of TargetAccount {target:?} is not marked for that \
+                 purpose, so crossdeploy does not send its content to AWS (a TargetAccount can name any Secret in \
+                 {operator_ns}); if it holds this account's ExternalId, label it: kubectl -n {operator_ns} label \
+                 secret {name} {EXTERNAL_ID_SECRET_LABEL}=true"
+            ),
+        );
+    }
+    Failure::permanent(
+        Reason::ExternalIdSecretMissing,
+        format!(
+            "the ExternalId Secret {operator_ns}/{name} (key {key:?}) of TargetAccount {target:?} is missing or \
+             empty; create it in {operator_ns} with the ExternalId under {key:?} and the label \
+             {EXTERNAL_ID_SECRET_LABEL}=true"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> TargetAccount {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "crossdeploy.io/v1alpha1",
+            "kind": "TargetAccount",
+            "metadata": {"name": "prod"},
+            "spec": {
+                "roleArn": "arn:aws:iam::222222222222:role/Deployer",
+                "region": "us-east-1",
+                "namespaceSelector": {},
+                "externalIdSecretRef": {"name": "prod-external-id"},
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unmarked_secret_says_why_and_how_to_mark_it() {
+        let t = target();
+        let secret = t.spec.external_id_secret_ref.clone().unwrap();
+        let f = external_id_failure("crossdeploy-system", &secret, &t, &ExternalId::NotMarked);
+        assert_eq!((f.reason, f.retryable), (Reason::ExternalIdSecretNotMarked, false));
+        for words in [
+            "crossdeploy-system/prod-external-id",
+            "not marked",
+            "kubectl -n crossdeploy-system label secret prod-external-id crossdeploy.io/external-id=true",
+        ] {
+            assert!(f.message.contains(words), "{words:?} in {}", f.message);
+        }
+        let f = external_id_failure("crossdeploy-system", &secret, &t, &ExternalId::Missing);
+        assert_eq!(f.reason, Reason::ExternalIdSecretMissing);
+        assert!(f.message.contains("missing or empty"), "{}", f.message);
+        assert!(f.message.contains("crossdeploy.io/external-id=true"), "{}", f.message);
+    }
+
+    #[test]
+    fn external_ids_never_print() {
+        assert_eq!(format!("{:?}", ExternalId::Found("s3cr3t".into())), "Found(..)");
+    }
 }

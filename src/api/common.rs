@@ -2,8 +2,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::KubeSchema;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::rules;
 
 /// API group of every crossdeploy kind.
 pub const GROUP: &str = "crossdeploy.io";
@@ -41,22 +42,33 @@ impl ConditionStatus {
     }
 }
 
+/// Label an ExternalId Secret must carry (value `"true"`): naming a Secret in
+/// `externalIdSecretRef` is not enough to have the operator hand its content
+/// to STS; whoever owns the Secret marks it for the purpose.
+pub const EXTERNAL_ID_SECRET_LABEL: &str = "crossdeploy.io/external-id";
+
 /// Reference to a cluster-scoped `TargetAccount`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct TargetAccountRef {
     /// Name of the cluster-scoped TargetAccount whose IAM role is assumed.
-    #[x_kube(validation = Rule::new("self.size() > 0 && self.size() <= 253").message("targetAccountRef.name must be a non-empty object name"))]
+    #[x_kube(validation = rules::object_name("name"))]
     #[schemars(length(max = 253))]
     pub name: String,
 }
 
-/// A key of a Secret in the operator's own namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+/// A key of a Secret in the operator's own namespace. The Secret must carry
+/// the label `crossdeploy.io/external-id: "true"`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct SecretKeyRef {
-    /// Name of the Secret (in the namespace the operator runs in).
+    /// Name of the Secret (in the namespace the operator runs in). The Secret
+    /// must be labelled `crossdeploy.io/external-id: "true"`.
+    #[x_kube(validation = rules::object_name("name"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Key inside the Secret's data.
     #[serde(default = "default_external_id_key")]
+    #[x_kube(validation = rules::secret_key("key"))]
+    #[schemars(length(max = 253))]
     pub key: String,
 }
 

@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{RevisionCheck, TargetAccountRef};
+use super::{RevisionCheck, TargetAccountRef, rules};
 
 /// Desired CodeDeploy deployment of one revision into a deployment group of
 /// another AWS account.
@@ -34,26 +34,29 @@ pub struct CrossAccountDeploymentSpec {
     /// The TargetAccount (cluster-scoped) whose role is assumed to deploy.
     pub target_account_ref: TargetAccountRef,
 
-    /// Region of the CodeDeploy application; defaults to the TargetAccount's region.
+    /// Region of the CodeDeploy application; defaults to the TargetAccount's
+    /// region. Another region must be listed in the TargetAccount's
+    /// `allowedRegions`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$')").message("region must look like us-east-1"))]
+    #[x_kube(validation = rules::region("region"))]
     #[schemars(length(min = 9, max = 32))]
     pub region: Option<String>,
 
     /// CodeDeploy application name in the target account (guide step 3).
-    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 100").message("applicationName must be 1 to 100 characters"))]
+    #[x_kube(validation = rules::codedeploy_name("applicationName"))]
     #[schemars(length(max = 100))]
     pub application_name: String,
 
     /// CodeDeploy deployment group name in the target account (guide step 3).
-    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 100").message("deploymentGroupName must be 1 to 100 characters"))]
+    #[x_kube(validation = rules::codedeploy_name("deploymentGroupName"))]
     #[schemars(length(max = 100))]
     pub deployment_group_name: String,
 
     /// Deployment configuration, e.g. `CodeDeployDefault.OneAtATime`; the
-    /// group's own configuration is used when omitted.
+    /// group's own configuration is used when omitted. A configuration named
+    /// here must be allowed by the TargetAccount's `allowedDeploymentConfigs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 100").message("deploymentConfigName must be 1 to 100 characters"))]
+    #[x_kube(validation = rules::codedeploy_name("deploymentConfigName"))]
     #[schemars(length(max = 100))]
     pub deployment_config_name: Option<String>,
 
@@ -61,14 +64,17 @@ pub struct CrossAccountDeploymentSpec {
     pub revision: RevisionSpec,
 
     /// Free text added to the CodeDeploy deployment's description (crossdeploy
-    /// appends its own marker to it, so the text may not contain one).
+    /// appends its own marker `[crossdeploy:...]`, which the text must not
+    /// contain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.size() <= 400").message("description must be at most 400 characters"))]
-    #[x_kube(validation = Rule::new("!self.contains('[crossdeploy:')").message("description must not contain '[crossdeploy:': crossdeploy appends its own marker"))]
+    #[x_kube(validation = rules::no_marker("description"))]
     #[schemars(length(max = 400))]
     pub description: Option<String>,
 
-    /// Automatic rollback settings passed to CodeDeploy.
+    /// Automatic rollback settings passed to CodeDeploy (the group's own when
+    /// omitted). A TargetAccount with `requireAutoRollback` requires
+    /// `enabled: true` with the event `DEPLOYMENT_FAILURE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_rollback: Option<AutoRollback>,
 
@@ -114,7 +120,7 @@ pub struct RevisionSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct RevisionSourceRef {
     /// Name of the RevisionSource.
-    #[x_kube(validation = Rule::new("self.size() > 0 && self.size() <= 253").message("sourceRef.name must be a non-empty object name"))]
+    #[x_kube(validation = rules::object_name("name"))]
     #[schemars(length(max = 253))]
     pub name: String,
 }
@@ -124,8 +130,14 @@ pub struct RevisionSourceRef {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.bundleType) || self.key.endsWith('.zip') || self.key.endsWith('.tar') || self.key.endsWith('.tgz') || self.key.endsWith('.tar.gz') || self.key.endsWith('.yaml') || self.key.endsWith('.yml') || self.key.endsWith('.json')").message("revision.s3.bundleType is required when the key does not end in .zip, .tar, .tgz, .tar.gz, .yaml, .yml or .json"))]
 pub struct S3Revision {
-    /// Bucket name (3 to 63 characters: lowercase letters, digits, dots, hyphens).
-    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')").message("bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots or hyphens)"))]
+    /// Bucket name, by S3's naming rules for general purpose buckets (3 to 63
+    /// lowercase letters, digits, dots, hyphens; no IP addresses, reserved
+    /// prefixes or suffixes).
+    #[x_kube(validation = rules::bucket_shape())]
+    #[x_kube(validation = rules::bucket_no_adjacent_periods())]
+    #[x_kube(validation = rules::bucket_not_an_ip_address())]
+    #[x_kube(validation = rules::bucket_no_reserved_prefix())]
+    #[x_kube(validation = rules::bucket_no_reserved_suffix())]
     #[schemars(length(max = 63))]
     pub bucket: String,
     /// Object key of the bundle.
@@ -135,10 +147,12 @@ pub struct S3Revision {
     /// Pin a specific S3 object version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
+    #[x_kube(validation = rules::not_empty("version"))]
     pub version: Option<String>,
     /// Expected ETag; the revision is refused when the object's ETag differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
+    #[x_kube(validation = rules::not_empty("eTag"))]
     pub e_tag: Option<String>,
     /// Bundle type; inferred from the key's extension when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@
 mod common;
 mod cross_account_deployment;
 mod revision_source;
+mod rules;
 mod target_account;
 
 pub use common::*;

@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{BundleType, ResolvedRevision, TargetAccountRef};
+use super::{BundleType, ResolvedRevision, TargetAccountRef, rules};
 
 /// Poll interval when `spec.interval` is omitted.
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 300;
@@ -85,8 +85,14 @@ fn default_interval() -> i32 {
 #[x_kube(validation = Rule::new("has(self.key) != has(self.prefix)").message("exactly one of s3.key and s3.prefix must be set"))]
 #[x_kube(validation = Rule::new("!has(self.versionId) || has(self.key)").message("s3.versionId requires s3.key"))]
 pub struct S3Source {
-    /// Bucket name (3 to 63 characters: lowercase letters, digits, dots, hyphens).
-    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')").message("bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots or hyphens)"))]
+    /// Bucket name, by S3's naming rules for general purpose buckets (3 to 63
+    /// lowercase letters, digits, dots, hyphens; no IP addresses, reserved
+    /// prefixes or suffixes).
+    #[x_kube(validation = rules::bucket_shape())]
+    #[x_kube(validation = rules::bucket_no_adjacent_periods())]
+    #[x_kube(validation = rules::bucket_not_an_ip_address())]
+    #[x_kube(validation = rules::bucket_no_reserved_prefix())]
+    #[x_kube(validation = rules::bucket_no_reserved_suffix())]
     #[schemars(length(max = 63))]
     pub bucket: String,
     /// Object key of the revision.
@@ -101,12 +107,13 @@ pub struct S3Source {
     pub prefix: Option<String>,
     /// Region of the bucket; defaults to the region of the identity reading it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$')").message("region must look like us-east-1"))]
+    #[x_kube(validation = rules::region("s3.region"))]
     #[schemars(length(min = 9, max = 32))]
     pub region: Option<String>,
     /// Pin one version of `key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
+    #[x_kube(validation = rules::not_empty("s3.versionId"))]
     pub version_id: Option<String>,
 }
 

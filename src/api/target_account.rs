@@ -7,7 +7,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::SecretKeyRef;
+use std::collections::BTreeMap;
+
+use super::{SecretKeyRef, rules};
 
 /// An IAM role in another AWS account that crossdeploy may assume (guide step 3's
 /// cross-account role), and which namespaces may use it.
@@ -26,33 +28,42 @@ use super::SecretKeyRef;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.roleChain) || self.roleChain.size() == 0 || !has(self.sessionDurationSeconds) || self.sessionDurationSeconds <= 3600").message("sessionDurationSeconds must be at most 3600 when roleChain is set: AWS limits chained role sessions to one hour").field_path(".sessionDurationSeconds"))]
 pub struct TargetAccountSpec {
     /// ARN of the cross-account role to assume, e.g.
     /// `arn:aws:iam::222222222222:role/CrossDeployDeployer` (guide step 3).
-    #[x_kube(validation = Rule::new("self.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$')").message("roleArn must look like arn:aws:iam::<12-digit account>:role/<name>"))]
+    #[x_kube(validation = rules::role_arn("roleArn"))]
     #[schemars(length(min = 20, max = 2048))]
     pub role_arn: String,
 
     /// Secret (in the operator's namespace) holding the ExternalId that the
-    /// role's trust policy requires. The ExternalId is never written inline.
+    /// role's trust policy requires. The ExternalId is never written inline,
+    /// and the Secret must be labelled `crossdeploy.io/external-id: "true"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id_secret_ref: Option<SecretKeyRef>,
 
-    /// Default AWS region for deployments into this account.
-    #[x_kube(validation = Rule::new("self.matches('^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$')").message("region must look like us-east-1"))]
+    /// Default AWS region for deployments into this account. Deployments may
+    /// choose another region only when `allowedRegions` lists it.
+    #[x_kube(validation = rules::region("region"))]
     #[schemars(length(min = 9, max = 32))]
     pub region: String,
 
-    /// Lifetime of assumed-role sessions in seconds (900 to 43200; default 3600).
-    /// Credentials are refreshed a few minutes before they expire.
+    /// Lifetime of assumed-role sessions in seconds (900 to 43200; default
+    /// 3600; at most 3600 with `roleChain`). AWS caps every chained role
+    /// session at one hour, and a role assumed from an IRSA or EKS Pod
+    /// Identity session is chained too: with those, keep this at 3600 or
+    /// below. It must also not exceed the role's own maximum session
+    /// duration. Credentials are refreshed a few minutes before they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 900, max = 43200))]
     pub session_duration_seconds: Option<i32>,
 
     /// Session tags passed to AssumeRole (the role's trust policy must allow
-    /// sts:TagSession). Useful for ABAC and CloudTrail attribution.
+    /// sts:TagSession). Useful for ABAC and CloudTrail attribution. Keys are
+    /// unique ignoring case, as STS compares them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
+    #[x_kube(validation = rules::session_tag_keys_unique())]
     pub session_tags: Vec<SessionTag>,
 
     /// Roles assumed in order before `roleArn` (role chaining, e.g. through a
@@ -60,40 +71,131 @@ pub struct TargetAccountSpec {
     /// chained sessions to one hour.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(length(max = 2048)))]
-    #[x_kube(validation = Rule::new("self.all(r, r.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$'))").message("every roleChain entry must be a role ARN"))]
+    #[x_kube(validation = rules::role_arns("roleChain"))]
     pub role_chain: Vec<String>,
 
     /// Namespaces whose CrossAccountDeployments may use this account.
     /// Required; an empty selector matches no namespace (deny by default).
+    #[schemars(with = "NamespaceSelector")]
     pub namespace_selector: LabelSelector,
 
     /// Glob patterns (`*` wildcard) of CodeDeploy application names that may be
     /// deployed through this account. Empty allows every application.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 100)))]
+    #[x_kube(validation = rules::codedeploy_globs("allowedApplications"))]
     pub allowed_applications: Vec<String>,
 
     /// Glob patterns (`*` wildcard) of deployment group names that may be
     /// targeted. Empty allows every group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 100)))]
+    #[x_kube(validation = rules::codedeploy_globs("allowedDeploymentGroups"))]
     pub allowed_deployment_groups: Vec<String>,
+
+    /// Glob patterns (`*` wildcard) of the `deploymentConfigName`s a
+    /// CrossAccountDeployment may choose, e.g. `CodeDeployDefault.OneAtATime`
+    /// or `Custom.*`. A deployment that leaves `deploymentConfigName` out
+    /// always passes: it gets the deployment group's own configuration, which
+    /// the target account's owner set. Empty (the default): tenants may not
+    /// choose a configuration at all; `["*"]` lets them choose any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 100)))]
+    #[x_kube(validation = rules::codedeploy_globs("allowedDeploymentConfigs"))]
+    pub allowed_deployment_configs: Vec<String>,
+
+    /// Require every CrossAccountDeployment to set `autoRollback` with
+    /// `enabled: true` and the event `DEPLOYMENT_FAILURE` (other events may be
+    /// added). A deployment that leaves `autoRollback` out is refused: the
+    /// group's own rollback settings are not visible without an AWS call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_auto_rollback: bool,
+
+    /// Glob patterns (`*` wildcard) of regions, besides `region`, that a
+    /// CrossAccountDeployment may choose with its own `region`, e.g.
+    /// `eu-west-1` or `eu-*`. Empty (the default): only `region`; `["*"]`
+    /// allows any region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(length(max = 32)))]
+    #[x_kube(validation = rules::region_globs("allowedRegions"))]
+    pub allowed_regions: Vec<String>,
 
     /// ARN of the production account's EC2 instance-profile role (guide step 2);
     /// used to check that revision buckets grant it read access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$')").message("instanceProfileRoleArn must be a role ARN"))]
+    #[x_kube(validation = rules::role_arn("instanceProfileRoleArn"))]
     #[schemars(length(min = 20, max = 2048))]
     pub instance_profile_role_arn: Option<String>,
 }
 
 /// One STS session tag.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]
 pub struct SessionTag {
-    /// Tag key (1-128 characters).
+    /// Tag key (1-128 letters, digits, spaces or `_ . : / = + - @`; not
+    /// starting with `aws:`).
     #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = rules::session_tag_key())]
     pub key: String,
-    /// Tag value (up to 256 characters).
+    /// Tag value (up to 256 of the same characters).
     #[schemars(length(max = 256))]
+    #[x_kube(validation = rules::session_tag_value())]
     pub value: String,
+}
+
+/// The schema of `namespaceSelector`: a Kubernetes label selector (the field
+/// is a `LabelSelector`), with admission for what would otherwise only match
+/// nothing at run time.
+#[derive(Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct NamespaceSelector {
+    /// Labels the namespace must carry, all of them (ANDed with
+    /// `matchExpressions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
+    match_labels: Option<BTreeMap<String, LabelValue>>,
+    /// Label requirements, all of which must hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    match_expressions: Option<Vec<SelectorRequirement>>,
+}
+
+/// One label requirement: `In`/`NotIn` need `values`; `Exists` and
+/// `DoesNotExist` take none.
+#[derive(Serialize, Deserialize, KubeSchema)]
+#[x_kube(validation = Rule::new("self.operator in ['In', 'NotIn'] ? (has(self.values) && self.values.size() > 0) : (!has(self.values) || self.values.size() == 0)").message("values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist").field_path(".values"))]
+#[allow(dead_code)]
+struct SelectorRequirement {
+    /// The label key.
+    #[schemars(length(min = 1, max = 317))]
+    #[x_kube(validation = rules::label_key("key"))]
+    key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    operator: SelectorOperator,
+    /// Label values (`In`, `NotIn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), inner(length(max = 63)))]
+    #[x_kube(validation = rules::label_values("values"))]
+    values: Option<Vec<String>>,
+}
+
+// Keys are not checked at admission: CEL cannot bound the size of a map's
+// keys (the API server refuses the rule's cost), and a malformed key only
+// ever selects nothing.
+/// A label value: at most 63 letters, digits, `-`, `_` or `.`, starting and
+/// ending with a letter or digit.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+#[allow(dead_code)]
+struct LabelValue(#[schemars(length(max = 63), pattern(rules::LABEL_VALUE))] String);
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[allow(dead_code)]
+enum SelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
 }
 
 /// Observed state of a TargetAccount.

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::watcher;
 
 use super::feed::Feed;
-use crate::api::{RevisionSource, SecretKeyRef, TargetAccount};
+use crate::api::{EXTERNAL_ID_SECRET_LABEL, RevisionSource, SecretKeyRef, TargetAccount};
 use crate::aws::session::SessionCache;
 
 /// Errors a reconcile returns to the runtime; everything expected is turned
@@ -38,6 +38,29 @@ pub enum Error {
     Invariant(&'static str),
 }
 
+/// What the operator found for an ExternalId Secret reference.
+#[derive(PartialEq, Eq)]
+pub enum ExternalId {
+    /// The value; only ever passed to STS.
+    Found(String),
+    /// No such Secret, or no non-empty value under the key.
+    Missing,
+    /// The Secret exists but is not labelled `crossdeploy.io/external-id: "true"`;
+    /// its content was not used.
+    NotMarked,
+}
+
+// Never print the value.
+impl std::fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Found(_) => "Found(..)",
+            Self::Missing => "Missing",
+            Self::NotMarked => "NotMarked",
+        })
+    }
+}
+
 /// Settings from the command line.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -57,27 +80,37 @@ pub struct Settings {
     pub max_concurrent_reconciles: u16,
 }
 
-/// TargetAccounts, Namespaces and RevisionSources, each watched once.
+/// TargetAccounts, Namespaces, RevisionSources and the operator
+/// namespace's ExternalId Secrets, each watched once.
 pub struct Feeds {
     pub targets: Arc<Feed<TargetAccount>>,
     pub namespaces: Arc<Feed<Namespace>>,
     pub sources: Arc<Feed<RevisionSource>>,
+    /// Only Secrets marked for the purpose are watched (and held in memory).
+    pub secrets: Arc<Feed<Secret>>,
 }
 
 impl Feeds {
-    fn start(client: &Client, watch_namespace: Option<&str>) -> Self {
+    fn start(client: &Client, settings: &Settings) -> Self {
         let all = watcher::Config::default();
+        let marked = watcher::Config::default().labels(&format!("{EXTERNAL_ID_SECRET_LABEL}=true"));
         Self {
             targets: Feed::start(Api::all(client.clone()), all.clone()),
             namespaces: Feed::start(Api::all(client.clone()), all.clone()),
-            sources: Feed::start(super::scoped_api(client, watch_namespace), all),
+            sources: Feed::start(super::scoped_api(client, settings.watch_namespace.as_deref()), all),
+            secrets: Feed::start(Api::namespaced(client.clone(), &settings.operator_namespace), marked),
         }
     }
 
     /// Resolves once every feed holds its first complete list: before that
     /// a missing TargetAccount might only be not listed yet.
     pub async fn synced(&self) {
-        tokio::join!(self.targets.synced(), self.namespaces.synced(), self.sources.synced());
+        tokio::join!(
+            self.targets.synced(),
+            self.namespaces.synced(),
+            self.sources.synced(),
+            self.secrets.synced()
+        );
     }
 }
 
@@ -107,7 +140,7 @@ impl Context {
             controller: "crossdeploy".into(),
             instance,
         };
-        let feeds = Feeds::start(&client, settings.watch_namespace.as_deref());
+        let feeds = Feeds::start(&client, &settings);
         Self {
             feeds,
             fence: std::sync::OnceLock::new(),
@@ -174,12 +207,33 @@ impl Context {
         }
     }
 
-    /// The ExternalId from the operator's namespace. Only ever passed to STS.
-    pub async fn external_id(&self, r: &SecretKeyRef) -> Result<Option<String>, kube::Error> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.settings.operator_namespace);
-        let Some(secret) = secrets.get_opt(&r.name).await? else {
-            return Ok(None);
+    /// The ExternalId from the operator's namespace. Only ever passed to STS,
+    /// and only from a Secret labelled `crossdeploy.io/external-id: "true"`:
+    /// naming a Secret in a TargetAccount is not enough to send its content
+    /// to another account.
+    pub async fn external_id(&self, r: &SecretKeyRef) -> Result<ExternalId, kube::Error> {
+        let namespace = &self.settings.operator_namespace;
+        let secret = match self.feeds.secrets.get(&r.name, Some(namespace)) {
+            Some(marked) => (*marked).clone(),
+            // Only marked Secrets are watched; a GET tells a missing Secret
+            // from an unmarked one, which only a misconfiguration costs.
+            None => match Api::<Secret>::namespaced(self.client.clone(), namespace)
+                .get_opt(&r.name)
+                .await?
+            {
+                Some(secret) => secret,
+                None => return Ok(ExternalId::Missing),
+            },
         };
+        let marked = secret
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(EXTERNAL_ID_SECRET_LABEL))
+            .is_some_and(|v| v == "true");
+        if !marked {
+            return Ok(ExternalId::NotMarked);
+        }
         // stringData is write-only: the API server always returns `data`.
         Ok(secret
             .data
@@ -187,6 +241,7 @@ impl Context {
             .and_then(|d| d.get(&r.key))
             .and_then(|v| String::from_utf8(v.0.clone()).ok())
             .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()))
+            .filter(|s| !s.is_empty())
+            .map_or(ExternalId::Missing, ExternalId::Found))
     }
 }

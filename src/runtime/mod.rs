@@ -12,7 +12,7 @@ pub mod reconcile;
 pub mod telemetry;
 pub mod triggers;
 
-pub use context::{Context, Error, Settings};
+pub use context::{Context, Error, ExternalId, Settings};
 
 use kube::{Api, Client, Resource};
 

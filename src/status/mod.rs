@@ -62,6 +62,8 @@ pub enum Reason {
     TargetAccountNotFound,
     TargetAccountNotPermitted,
     ExternalIdSecretMissing,
+    /// The ExternalId Secret lacks the label `crossdeploy.io/external-id: "true"`.
+    ExternalIdSecretNotMarked,
     AssumeRoleDenied,
     RevisionNotFound,
     RevisionNotReadable,
@@ -98,6 +100,7 @@ impl Reason {
             Reason::TargetAccountNotFound => "TargetAccountNotFound",
             Reason::TargetAccountNotPermitted => "TargetAccountNotPermitted",
             Reason::ExternalIdSecretMissing => "ExternalIdSecretMissing",
+            Reason::ExternalIdSecretNotMarked => "ExternalIdSecretNotMarked",
             Reason::AssumeRoleDenied => "AssumeRoleDenied",
             Reason::RevisionNotFound => "RevisionNotFound",
             Reason::RevisionNotReadable => "RevisionNotReadable",

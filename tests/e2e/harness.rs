@@ -159,7 +159,7 @@ impl TestCtx {
         }
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &sys_ns);
         let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "prod-external-id"},
+            "metadata": {"name": "prod-external-id", "labels": {"crossdeploy.io/external-id": "true"}},
             "stringData": {"externalId": env.external_id()},
         }))
         .expect("secret");
@@ -187,8 +187,14 @@ impl TestCtx {
     }
 
     pub async fn apply_target_account(&self, role_arn: &str, selector: Value) {
+        self.apply_target_account_with(role_arn, selector, json!({})).await;
+    }
+
+    /// The TargetAccount, with `extra` spec fields (limits, another
+    /// externalIdSecretRef, ...) merged over the defaults.
+    pub async fn apply_target_account_with(&self, role_arn: &str, selector: Value, extra: Value) {
         let api: Api<TargetAccount> = Api::all(self.client.clone());
-        let ta = json!({
+        let mut ta = json!({
             "apiVersion": "crossdeploy.io/v1alpha1",
             "kind": "TargetAccount",
             "metadata": {"name": self.target, "labels": {"crossdeploy.io/test": self.ns}},
@@ -200,6 +206,9 @@ impl TestCtx {
                 "instanceProfileRoleArn": env().role("instanceRole"),
             }
         });
+        if let (Some(spec), Some(extra)) = (ta["spec"].as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
         api.patch(
             &self.target,
             &PatchParams::apply("crossdeploy-e2e").force(),

@@ -6,12 +6,15 @@
 // A test that cannot unwrap has failed; its panic message says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admission;
 mod budget;
 mod deployment;
 mod env;
 mod guide;
 mod harness;
+mod isolation;
 mod leader;
+mod limits;
 mod observability;
 mod packaging;
 mod rbac;

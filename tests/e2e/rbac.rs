@@ -62,7 +62,7 @@ fn install_operator_rbac(ctx: &TestCtx) -> String {
 /// A kubeconfig for the test API server (its address and CA from the admin
 /// kubeconfig) that authenticates as `sa` with a bound TokenRequest token.
 /// Returns its path and the token.
-async fn token_kubeconfig(ns: &str, sa: &str) -> (PathBuf, String) {
+pub(crate) async fn token_kubeconfig(ns: &str, sa: &str) -> (PathBuf, String) {
     let env = env();
     let sas: Api<ServiceAccount> = Api::namespaced(admin_client().await, ns);
     let request: TokenRequest = serde_json::from_value(json!({
@@ -104,7 +104,7 @@ async fn token_kubeconfig(ns: &str, sa: &str) -> (PathBuf, String) {
     (path, token)
 }
 
-async fn client_for(kubeconfig: &PathBuf) -> Client {
+pub(crate) async fn client_for(kubeconfig: &PathBuf) -> Client {
     let kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig readable");
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
@@ -112,7 +112,7 @@ async fn client_for(kubeconfig: &PathBuf) -> Client {
     Client::try_from(config).expect("client")
 }
 
-fn assert_forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Error>) {
+pub(crate) fn assert_forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Error>) {
     match result {
         Err(kube::Error::Api(status)) if status.code == 403 => {
             assert_eq!(status.reason, "Forbidden", "{what}");
@@ -238,8 +238,10 @@ async fn operator_rbac_allows_nothing_more() {
         ("update", xd, "targetaccounts", "status", "", "prod", false),
         ("patch", "", "namespaces", "", "", tenant, false),
         // Secrets: get, by name, in its own namespace, and nothing else.
-        ("list", "", "secrets", "", sys, "", false),
-        ("watch", "", "secrets", "", sys, "", false),
+        // Marked ExternalId Secrets are watched (label-selected) instead of
+        // fetched on every reconcile.
+        ("list", "", "secrets", "", sys, "", true),
+        ("watch", "", "secrets", "", sys, "", true),
         ("create", "", "secrets", "", sys, "", false),
         ("update", "", "secrets", "", sys, "prod-external-id", false),
         ("get", "", "secrets", "", tenant, "prod-external-id", false),
