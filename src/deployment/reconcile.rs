@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, ResourceExt};
-use tracing::{info, instrument};
+use tracing::{debug, instrument};
 
 use super::cleanup::cleanup;
 use super::decide::{Decision, Effect, Observed, SETTLED_RECHECK, decide, decide_create_refused, decide_failure};
@@ -237,7 +237,7 @@ async fn create(
         ignore_application_stop_failures: spec.ignore_application_stop_failures,
     };
     let id = codedeploy::create_deployment(&place.access.clients.codedeploy, &req).await?;
-    info!(deployment_id = %id, "created CodeDeploy deployment");
+    debug!(deployment_id = %id, "created CodeDeploy deployment");
     Ok(DeploymentView {
         id,
         status: DeploymentStatus::Created,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use kube::{Api, Client, Resource, ResourceExt};
 use rand::Rng;
 use serde::Serialize;
@@ -106,6 +107,7 @@ pub async fn conclude<K: Reconciled>(
         Some(report.health.condition()),
     );
     if let Some(ev) = status::transition_event(previous.conditions(), next.conditions(), action) {
+        log_transition(K::KIND, &display_ref(obj), &ev);
         ctx.publish(obj, &ev).await;
     }
     if &next != previous {
@@ -117,6 +119,16 @@ pub async fn conclude<K: Reconciled>(
         "reconciled"
     );
     Ok(report.requeue.map_or_else(Action::await_change, requeue_with_jitter))
+}
+
+/// The one `info` line of a status transition, worded as its Event; `warn`
+/// when the object is Stalled (a human must act).
+fn log_transition(kind: &str, object: &str, ev: &Event) {
+    let note = ev.note.as_deref().unwrap_or_default();
+    match ev.type_ {
+        EventType::Warning => tracing::warn!(kind, object, reason = %ev.reason, note, "status changed"),
+        EventType::Normal => tracing::info!(kind, object, reason = %ev.reason, note, "status changed"),
+    }
 }
 
 /// Server-side-apply `status` as crossdeploy's field manager; fields this

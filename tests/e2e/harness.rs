@@ -405,6 +405,10 @@ impl TestCtx {
             .stdout(Stdio::from(log_file.try_clone().expect("log fd")))
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true);
+        if extra.contains(&"--log-level") {
+            // A test that chooses the level gets exactly that.
+            cmd.env_remove("RUST_LOG");
+        }
         let child = cmd.spawn().expect("crossdeploy binary starts");
         self.operator_logs.push(log);
         child

@@ -82,3 +82,69 @@ where
     }
     get("/metrics").await.1
 }
+
+/// The JSON log lines of the n-th operator of `ctx`.
+fn json_lines(ctx: &TestCtx, n: usize) -> Vec<serde_json::Value> {
+    ctx.operator_log(n)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+fn is_aws_sdk(line: &serde_json::Value) -> bool {
+    line["target"].as_str().is_some_and(|t| t.starts_with("aws_"))
+}
+
+/// At the default level a deployment is a handful of lines, one per event,
+/// and none from the AWS SDK.
+#[tokio::test]
+async fn info_logs_one_line_per_event_and_nothing_from_the_sdk() {
+    let mut ctx = TestCtx::new("loginfo").await;
+    ctx.start_operator(&["--log-level", "info", "--log-json"]).await;
+    ctx.apply_deployment("web", ctx.spec(V1)).await;
+    ctx.wait_deployed("web", V1).await;
+    ctx.stop_operator().await;
+    let lines = json_lines(&ctx, 0);
+    let text = ctx.operator_log(0);
+    assert!(!lines.iter().any(is_aws_sdk), "no AWS SDK line at info:\n{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| ["ERROR", "WARN", "INFO"].contains(&l["level"].as_str().unwrap_or_default())),
+        "{text}"
+    );
+    let changed = |reason: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"] == "status changed"
+                && l["fields"]["reason"] == reason
+                && l["fields"]["object"] == format!("{}/web", ctx.ns).as_str()
+        })
+    };
+    for reason in ["DeploymentCreated", "Succeeded"] {
+        assert!(changed(reason), "a `status changed` line for {reason}:\n{text}");
+    }
+    // Start, the TargetAccount verified, then Created, maybe InProgress,
+    // Succeeded: nothing per reconcile or AWS attempt.
+    assert!(lines.len() <= 6, "{} lines at info:\n{text}", lines.len());
+    ctx.assert_no_secrets_leaked().await;
+}
+
+/// At trace the AWS SDK would write the AssumeRole request, ExternalId
+/// included: its crates are capped at debug, so a whole deployment logged
+/// at trace has SDK lines at debug, none at trace, and no secret.
+#[tokio::test]
+async fn trace_logs_cap_the_aws_sdk_at_debug_and_leak_nothing() {
+    let mut ctx = TestCtx::new("logtrace").await;
+    ctx.start_operator(&["--log-level", "trace", "--log-json"]).await;
+    ctx.apply_deployment("web", ctx.spec(V1)).await;
+    ctx.wait_deployed("web", V1).await;
+    let lines = json_lines(&ctx, 0);
+    let sdk_at = |level: &str| lines.iter().filter(|l| is_aws_sdk(l) && l["level"] == level).count();
+    assert!(sdk_at("DEBUG") > 0, "the SDK logs at debug");
+    assert_eq!(sdk_at("TRACE"), 0, "no SDK line at trace");
+    assert!(
+        lines.iter().any(|l| l["level"] == "TRACE"),
+        "other crates do log at trace"
+    );
+    ctx.assert_no_secrets_leaked().await;
+}
