@@ -60,6 +60,7 @@ fn the_admin_examples_show_every_limit_and_a_marked_secret() {
             "allowedDeploymentConfigs",
             "allowedRegions",
             "requireAutoRollback",
+            "allowedRevisionBuckets",
         ] {
             assert!(
                 target["spec"].get(field).is_some(),
@@ -98,6 +99,7 @@ fn the_example_target_account_admits_the_example_deployments() {
     for d in deployments {
         let spec: CrossAccountDeploymentSpec = serde_json::from_value(d["spec"].clone()).unwrap();
         assert_eq!(crossdeploy::access::check(&target, &namespace, &spec), Ok(()), "{d}");
+        assert_allowed_revision(&target, &spec);
     }
 
     let readme = readme_blocks();
@@ -107,4 +109,21 @@ fn the_example_target_account_admits_the_example_deployments() {
     let spec: CrossAccountDeploymentSpec =
         serde_json::from_value(of_kind(&readme, "CrossAccountDeployment")[0]["spec"].clone()).unwrap();
     assert_eq!(crossdeploy::access::check(&target, &selected, &spec), Ok(()));
+    assert_allowed_revision(&target, &spec);
+}
+
+/// An inline revision must be one the TargetAccount lets its tenants use.
+fn assert_allowed_revision(target: &TargetAccountSpec, spec: &CrossAccountDeploymentSpec) {
+    if let Some(s3) = &spec.revision.s3 {
+        let location = crossdeploy::access::S3Location::Object {
+            bucket: &s3.bucket,
+            key: &s3.key,
+        };
+        assert_eq!(
+            crossdeploy::access::check_revision(target, location),
+            Ok(()),
+            "{}",
+            s3.key
+        );
+    }
 }

@@ -43,6 +43,8 @@ pub enum Refusal {
         default: String,
         allowed: Vec<String>,
     },
+    /// `allowedRevisionBuckets` does not cover the S3 location.
+    Revision { location: String, allowed: Vec<String> },
 }
 
 impl Refusal {
@@ -75,6 +77,11 @@ impl Refusal {
             } => format!(
                 "region {region:?} is neither the TargetAccount's region {default:?} nor in allowedRegions ({}); \
                  choose an allowed region, omit spec.region to use {default:?}, or ask a platform admin",
+                listed(allowed)
+            ),
+            Refusal::Revision { location, allowed } => format!(
+                "{location} is not in allowedRevisionBuckets ({}); use a revision there, or ask a platform admin \
+                 to allow it",
                 listed(allowed)
             ),
         }
@@ -128,6 +135,62 @@ fn allowed_or_unrestricted(patterns: &[String], value: &str) -> bool {
 
 fn listed_in(patterns: &[String], value: &str) -> bool {
     patterns.iter().any(|p| glob_matches(p, value))
+}
+
+/// An S3 location a tenant names: one object, or a RevisionSource prefix.
+#[derive(Clone, Copy, Debug)]
+pub enum S3Location<'a> {
+    Object { bucket: &'a str, key: &'a str },
+    Prefix { bucket: &'a str, prefix: &'a str },
+}
+
+impl S3Location<'_> {
+    fn bucket(&self) -> &str {
+        match self {
+            S3Location::Object { bucket, .. } | S3Location::Prefix { bucket, .. } => bucket,
+        }
+    }
+
+    /// Does the key glob allow this key, or every key under this prefix?
+    /// For a prefix only a glob that is a literal prefix plus one trailing
+    /// `*` can promise that.
+    fn covered_by(&self, glob: &str) -> bool {
+        match self {
+            S3Location::Object { key, .. } => glob_matches(glob, key),
+            S3Location::Prefix { prefix, .. } => glob
+                .strip_suffix('*')
+                .is_some_and(|literal| !literal.contains('*') && prefix.starts_with(literal)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            S3Location::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+            S3Location::Prefix { bucket, prefix } => format!("s3://{bucket}/{prefix}*"),
+        }
+    }
+}
+
+/// May a tenant of this account have `location` read (by any identity) and
+/// deployed? `allowedRevisionBuckets` must cover it; empty covers nothing.
+pub fn check_revision(spec: &TargetAccountSpec, location: S3Location<'_>) -> Result<(), Refusal> {
+    let allowed = spec.allowed_revision_buckets.iter().any(|rule| {
+        rule.bucket == location.bucket() && (rule.keys.is_empty() || rule.keys.iter().any(|g| location.covered_by(g)))
+    });
+    if allowed {
+        return Ok(());
+    }
+    Err(Refusal::Revision {
+        location: location.describe(),
+        allowed: spec
+            .allowed_revision_buckets
+            .iter()
+            .map(|r| match r.keys.as_slice() {
+                [] => r.bucket.clone(),
+                keys => format!("{} ({})", r.bucket, keys.join(", ")),
+            })
+            .collect(),
+    })
 }
 
 /// May objects in a namespace with `ns_labels` use this account at all? The
@@ -409,5 +472,125 @@ mod tests {
         assert!(glob_matches("[ab]*", "[ab]-prod"));
         assert!(!glob_matches("[ab]*", "a-prod"));
         assert!(!glob_matches("a\0", "a\0"));
+    }
+
+    struct RevisionCase {
+        location: S3Location<'static>,
+        allowed: bool,
+    }
+
+    #[test]
+    fn revisions_are_allowed_only_where_listed() {
+        let spec: TargetAccountSpec = serde_json::from_value(serde_json::json!({
+            "roleArn": "arn:aws:iam::222222222222:role/Deployer",
+            "region": "us-east-1",
+            "namespaceSelector": {"matchLabels": {"team": "a"}},
+            "allowedRevisionBuckets": [
+                {"bucket": "shared", "keys": ["team-a/*", "common/app-*.zip"]},
+                {"bucket": "team-a-only"},
+            ],
+        }))
+        .unwrap();
+        let cases = [
+            RevisionCase {
+                location: S3Location::Object {
+                    bucket: "shared",
+                    key: "team-a/app.zip",
+                },
+                allowed: true,
+            },
+            RevisionCase {
+                location: S3Location::Object {
+                    bucket: "shared",
+                    key: "team-b/app.zip",
+                },
+                allowed: false,
+            },
+            RevisionCase {
+                location: S3Location::Object {
+                    bucket: "shared",
+                    key: "common/app-1.zip",
+                },
+                allowed: true,
+            },
+            RevisionCase {
+                location: S3Location::Object {
+                    bucket: "team-a-only",
+                    key: "anything/at/all.zip",
+                },
+                allowed: true,
+            },
+            RevisionCase {
+                location: S3Location::Object {
+                    bucket: "other",
+                    key: "team-a/app.zip",
+                },
+                allowed: false,
+            },
+            RevisionCase {
+                location: S3Location::Prefix {
+                    bucket: "shared",
+                    prefix: "team-a/releases/",
+                },
+                allowed: true,
+            },
+            // "team-a" also covers "team-ab/...": not within team-a/*.
+            RevisionCase {
+                location: S3Location::Prefix {
+                    bucket: "shared",
+                    prefix: "team-a",
+                },
+                allowed: false,
+            },
+            // A glob that is not a literal prefix cannot vouch for a prefix.
+            RevisionCase {
+                location: S3Location::Prefix {
+                    bucket: "shared",
+                    prefix: "common/",
+                },
+                allowed: false,
+            },
+            RevisionCase {
+                location: S3Location::Prefix {
+                    bucket: "team-a-only",
+                    prefix: "",
+                },
+                allowed: true,
+            },
+        ];
+        for (i, c) in cases.into_iter().enumerate() {
+            assert_eq!(
+                check_revision(&spec, c.location).is_ok(),
+                c.allowed,
+                "case {i}: {:?}",
+                c.location
+            );
+        }
+        let refusal = check_revision(
+            &spec,
+            S3Location::Object {
+                bucket: "shared",
+                key: "team-b/x.zip",
+            },
+        )
+        .unwrap_err();
+        let why = refusal.explain("ns");
+        assert!(
+            why.contains("s3://shared/team-b/x.zip") && why.contains("allowedRevisionBuckets"),
+            "{why}"
+        );
+        let mut empty = spec.clone();
+        empty.allowed_revision_buckets.clear();
+        assert!(
+            check_revision(
+                &empty,
+                S3Location::Object {
+                    bucket: "shared",
+                    key: "team-a/app.zip"
+                }
+            )
+            .is_err(),
+            "an empty list allows no revision"
+        );
     }
 }

@@ -78,16 +78,21 @@ pub async fn for_deployment(
     };
     let ns_labels = namespace_labels(ctx, namespace).await?;
     if let Err(refusal) = access::check(&target.spec, &ns_labels, spec) {
-        return Ok(Admission::Refused(Failure::permanent(
-            Reason::TargetAccountNotPermitted,
-            format!(
-                "TargetAccount {:?} refuses this deployment: {}",
-                target.name_any(),
-                refusal.explain(namespace)
-            ),
-        )));
+        return Ok(Admission::Refused(not_permitted(&target, &refusal, namespace)));
     }
     open(ctx, target, namespace, spec.region.as_deref()).await
+}
+
+/// The refusal of a TargetAccount rule as the condition says it.
+pub fn not_permitted(target: &TargetAccount, refusal: &access::Refusal, namespace: &str) -> Failure {
+    Failure::permanent(
+        Reason::TargetAccountNotPermitted,
+        format!(
+            "TargetAccount {:?} refuses it: {}",
+            target.name_any(),
+            refusal.explain(namespace)
+        ),
+    )
 }
 
 /// Labels of a namespace (none when it is gone, which selects nothing).

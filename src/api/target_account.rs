@@ -120,12 +120,39 @@ pub struct TargetAccountSpec {
     #[x_kube(validation = rules::region_globs("allowedRegions"))]
     pub allowed_regions: Vec<String>,
 
+    /// The S3 revisions that namespaces using this account may name, read and
+    /// deploy: buckets, each with optional key globs. Every S3 call made for
+    /// a tenant — by the operator's own identity, a `readAs` role or this
+    /// role — is checked against it first; outside it the object is
+    /// `TargetAccountNotPermitted` and no AWS call is made. Empty (the
+    /// default): no revision at all, as `namespaceSelector` selects no
+    /// namespace by default, so a new TargetAccount never lets one team read
+    /// another's releases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub allowed_revision_buckets: Vec<RevisionBucketRule>,
+
     /// ARN of the production account's EC2 instance-profile role (guide step 2);
     /// used to check that revision buckets grant it read access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = rules::role_arn("instanceProfileRoleArn"))]
     #[schemars(length(min = 20, max = 2048))]
     pub instance_profile_role_arn: Option<String>,
+}
+
+/// A revision bucket a TargetAccount allows, optionally narrowed to keys.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct RevisionBucketRule {
+    /// Bucket name (exact).
+    #[x_kube(validation = rules::bucket_shape())]
+    #[schemars(length(max = 63))]
+    pub bucket: String,
+    /// Key globs (`*` wildcard, e.g. `team-a/*`); empty allows every key in
+    /// the bucket. A RevisionSource prefix is allowed when a glob of the form
+    /// `<literal prefix>*` covers it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(length(max = 1024)))]
+    pub keys: Vec<String>,
 }
 
 /// One STS session tag.

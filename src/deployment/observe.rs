@@ -5,8 +5,8 @@
 
 use super::desired::Desired;
 use super::record::{since, view_from_record};
-use crate::access::Admission;
 use crate::access::target::{self, TargetAccess};
+use crate::access::{self, Admission, S3Location};
 use crate::api::{
     CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, Phase, ResolvedRevision, RevisionCheck,
 };
@@ -125,6 +125,18 @@ pub async fn gather(
         Admission::Admitted(access) => access,
         Admission::Refused(failure) => return Ok(Observation::Refused(failure)),
     };
+    // No identity reads a revision the TargetAccount does not allow.
+    let location = S3Location::Object {
+        bucket: &desired.s3.bucket,
+        key: &desired.s3.key,
+    };
+    if let Err(refusal) = access::check_revision(&access.target.spec, location) {
+        return Ok(Observation::Refused(target::not_permitted(
+            &access.target,
+            &refusal,
+            namespace,
+        )));
+    }
     let spec = &access.target.spec;
     let place = Place {
         account_id: spec.account_id().map(str::to_string),

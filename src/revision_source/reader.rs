@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use crate::access::target::{self, TargetAccess};
-use crate::access::{self, Admission};
+use crate::access::{self, Admission, S3Location};
 use crate::api::{RevisionSourceSpec, TargetAccount, TargetAccountRef};
 use crate::aws::{AwsError, s3};
 use crate::revision_source::digest::{TargetIdentity, verification_digest};
@@ -43,13 +43,29 @@ impl VerificationInputs {
 pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Result<Access, Error> {
     let ns_labels = target::namespace_labels(ctx, ns).await?;
     let region = spec.s3.region.as_deref();
+    let location = match (&spec.s3.key, &spec.s3.prefix) {
+        (Some(key), _) => S3Location::Object {
+            bucket: &spec.s3.bucket,
+            key,
+        },
+        (None, prefix) => S3Location::Prefix {
+            bucket: &spec.s3.bucket,
+            prefix: prefix.as_deref().unwrap_or_default(),
+        },
+    };
+    let scope = Scope {
+        ns,
+        ns_labels: &ns_labels,
+        location,
+        bucket_region: region,
+    };
     // verifyFor first: whether one of them admits this namespace decides
     // whether the operator's own identity may read the bucket.
     let mut admitted = false;
     let mut targets = Vec::with_capacity(spec.verify_for.len());
     let mut identities = Vec::with_capacity(spec.verify_for.len());
     for r in &spec.verify_for {
-        let used = use_target(ctx, r, ns, &ns_labels, region).await?;
+        let used = use_target(ctx, r, &scope).await?;
         admitted |= used.admits_namespace;
         identities.push(used.identity.unwrap_or_else(|| TargetIdentity {
             name: r.name.clone(),
@@ -65,7 +81,7 @@ pub async fn gather(ctx: &Context, spec: &RevisionSourceSpec, ns: &str) -> Resul
         None if admitted => (Admission::Admitted(Reader::Operator(ctx.sessions.own_s3(region))), None),
         None => (Admission::Refused(operator_not_permitted(spec, ns)), None),
         Some(r) => {
-            let used = use_target(ctx, r, ns, &ns_labels, region).await?;
+            let used = use_target(ctx, r, &scope).await?;
             let reader = match used.access {
                 Admission::Admitted(access) => Admission::Admitted(Reader::Target(Box::new(access))),
                 Admission::Refused(f) => Admission::Refused(f),
@@ -122,15 +138,20 @@ struct Used {
     access: Admission<TargetAccess>,
 }
 
-/// The TargetAccount, looked up, checked for this namespace and opened; no
-/// AWS call is made for a refused one.
-async fn use_target(
-    ctx: &Context,
-    r: &TargetAccountRef,
-    ns: &str,
-    ns_labels: &BTreeMap<String, String>,
-    bucket_region: Option<&str>,
-) -> Result<Used, Error> {
+/// What a TargetAccount is checked against for this source.
+struct Scope<'a> {
+    ns: &'a str,
+    ns_labels: &'a BTreeMap<String, String>,
+    /// The key or prefix the source names, which every identity reading it
+    /// for this namespace must be allowed (allowedRevisionBuckets).
+    location: S3Location<'a>,
+    bucket_region: Option<&'a str>,
+}
+
+/// The TargetAccount, looked up, checked for this namespace and revision
+/// location, and opened; no AWS call is made for a refused one.
+async fn use_target(ctx: &Context, r: &TargetAccountRef, scope: &Scope<'_>) -> Result<Used, Error> {
+    let ns = scope.ns;
     let target = match target::lookup(ctx, &r.name).await? {
         Admission::Admitted(target) => target,
         Admission::Refused(failure) => {
@@ -142,7 +163,7 @@ async fn use_target(
         }
     };
     let identity = Some(identity(&target));
-    if access::check_namespace(&target.spec, ns_labels).is_err() {
+    if access::check_namespace(&target.spec, scope.ns_labels).is_err() {
         let failure = Failure::permanent(
             Reason::TargetAccountNotPermitted,
             format!(
@@ -157,10 +178,17 @@ async fn use_target(
             access: Admission::Refused(failure),
         });
     }
+    if let Err(refusal) = access::check_revision(&target.spec, scope.location) {
+        return Ok(Used {
+            identity,
+            admits_namespace: false,
+            access: Admission::Refused(target::not_permitted(&target, &refusal, ns)),
+        });
+    }
     Ok(Used {
         identity,
         admits_namespace: true,
-        access: target::open(ctx, target, ns, bucket_region).await?,
+        access: target::open(ctx, target, ns, scope.bucket_region).await?,
     })
 }
 

@@ -204,6 +204,7 @@ impl TestCtx {
                 "region": "us-east-1",
                 "namespaceSelector": selector,
                 "instanceProfileRoleArn": env().role("instanceRole"),
+                "allowedRevisionBuckets": allowed_revision_buckets(),
             }
         });
         if let (Some(spec), Some(extra)) = (ta["spec"].as_object_mut(), extra.as_object()) {
@@ -638,6 +639,19 @@ pub fn s3_location(key: &str) -> aws_sdk_codedeploy::types::RevisionLocation {
                 .build(),
         )
         .build()
+}
+
+/// Every revision bucket of the emulator's world, any key: the tests'
+/// TargetAccounts allow them all unless a test narrows it.
+pub fn allowed_revision_buckets() -> Value {
+    let buckets = env().world["buckets"].as_object().cloned().unwrap_or_default();
+    Value::Array(
+        buckets
+            .values()
+            .filter_map(|b| b["name"].as_str())
+            .map(|name| json!({"bucket": name}))
+            .collect(),
+    )
 }
 
 pub fn app() -> String {

@@ -19,5 +19,6 @@ mod observability;
 mod packaging;
 mod rbac;
 mod real_clients;
+mod revision_buckets;
 mod revision_source;
 mod smoke;

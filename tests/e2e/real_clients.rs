@@ -219,6 +219,7 @@ async fn apply_target(ctx: &TestCtx, name: &str, role_arn: &str, selector: Value
             "region": "us-east-1",
             "namespaceSelector": selector,
             "instanceProfileRoleArn": env().role("instanceRole"),
+            "allowedRevisionBuckets": allowed_revision_buckets(),
         }
     });
     api.patch(name, &PatchParams::apply("crossdeploy-e2e").force(), &Patch::Apply(&ta))

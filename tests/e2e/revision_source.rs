@@ -623,6 +623,7 @@ async fn the_operator_reads_only_for_namespaces_a_target_account_admits() {
             "region": "us-east-1",
             "namespaceSelector": {"matchLabels": {"crossdeploy.io/tenant": "someone-else"}},
             "instanceProfileRoleArn": env().role("instanceRole"),
+            "allowedRevisionBuckets": allowed_revision_buckets(),
         }
     });
     targets

@@ -198,9 +198,10 @@ def _annotate(response: Any, resource: str) -> None:
             params["Bucket"] = bucket
         if key:
             params["Key"] = key
-        version = query.get("versionId")
-        if version:
-            params["VersionId"] = version[0] if isinstance(version, list) else version
+        for query_key, param in (("versionId", "VersionId"), ("prefix", "Prefix")):
+            value = query.get(query_key)
+            if value:
+                params[param] = value[0] if isinstance(value, list) else value
     else:
         params = _whitelisted_params(response, service)
     caller = identity.caller_of_response(response)
