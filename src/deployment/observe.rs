@@ -358,7 +358,8 @@ impl Look<'_> {
             s3: &own_s3,
         };
         let desired = self.desired;
-        let existence = look::existence(&[role, operator], &desired.s3, &desired.bundle_type).await;
+        let memory = &self.ctx.revisions;
+        let existence = look::existence(memory, &[role, operator], &desired.s3, &desired.bundle_type).await;
         let (revision, object) = match &existence {
             Existence::Found { head, by } => (
                 head.revision.clone(),
@@ -443,7 +444,7 @@ impl Look<'_> {
                 s3: &access.clients.s3,
             },
         ];
-        match look::bucket_policy(&lookers, &revision.bucket).await {
+        match look::bucket_policy(&self.ctx.revisions, &lookers, &revision.bucket).await {
             PolicyRead::Read { owner, document } => input(&owner, document.as_deref()),
             PolicyRead::Unreadable(why) => PolicyFinding::Undetermined(format!(
                 "the bucket policy of {} could not be read ({why}); allow the operator's identity \

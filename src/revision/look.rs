@@ -4,9 +4,69 @@
 //! AccessDenied only means "not this one", and when none may look the answer
 //! is "unknown", never a failure.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::api::S3Revision;
 use crate::aws::s3::{self, Head};
 use crate::aws::{AwsError, ErrorClass};
+
+/// How long what was learned about a bucket is reused: its policy, and
+/// which identities it refuses. A fixed policy is noticed after this long.
+const REMEMBER: Duration = Duration::from_secs(5 * 60);
+
+/// What looking at buckets taught, so that a fleet of objects on one bucket
+/// does not read its policy, or try an identity it refuses, once per
+/// rollout. Shared by all reconciles; entries expire after [`REMEMBER`].
+#[derive(Default)]
+pub struct Memory {
+    /// (bucket, identity) → when the identity was refused.
+    refused: Mutex<HashMap<(String, String), Instant>>,
+    /// (bucket, account) → the policy as read by that account's identity.
+    policies: Mutex<HashMap<(String, String), Remembered>>,
+}
+
+/// A bucket policy document (None: the bucket has none) and when it was read.
+type Remembered = (Option<String>, Instant);
+
+impl Memory {
+    fn refused_recently(&self, bucket: &str, who: &str) -> bool {
+        self.refused
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(bucket.to_string(), who.to_string())).copied())
+            .is_some_and(|at| at.elapsed() < REMEMBER)
+    }
+
+    fn note_refused(&self, bucket: &str, who: &str, refused: bool) {
+        if let Ok(mut m) = self.refused.lock() {
+            m.retain(|_, at| at.elapsed() < REMEMBER);
+            let key = (bucket.to_string(), who.to_string());
+            if refused {
+                m.insert(key, Instant::now());
+            } else {
+                m.remove(&key);
+            }
+        }
+    }
+
+    fn policy(&self, bucket: &str, account: &str) -> Option<Option<String>> {
+        let m = self.policies.lock().ok()?;
+        let (document, at) = m.get(&(bucket.to_string(), account.to_string()))?;
+        (at.elapsed() < REMEMBER).then(|| document.clone())
+    }
+
+    fn note_policy(&self, bucket: &str, account: &str, document: &Option<String>) {
+        if let Ok(mut m) = self.policies.lock() {
+            m.retain(|_, (_, at)| at.elapsed() < REMEMBER);
+            m.insert(
+                (bucket.to_string(), account.to_string()),
+                (document.clone(), Instant::now()),
+            );
+        }
+    }
+}
 
 /// An identity that may look at a revision.
 pub struct Looker<'a> {
@@ -38,10 +98,16 @@ pub enum Existence {
     },
 }
 
-pub async fn existence(lookers: &[Looker<'_>], wanted: &S3Revision, bundle_type: &str) -> Existence {
+/// Identities the bucket refused recently are tried last.
+pub async fn existence(memory: &Memory, lookers: &[Looker<'_>], wanted: &S3Revision, bundle_type: &str) -> Existence {
+    let mut ordered: Vec<&Looker<'_>> = lookers.iter().collect();
+    ordered.sort_by_key(|l| memory.refused_recently(&wanted.bucket, &l.who));
     let mut refused = Vec::new();
-    for l in lookers {
-        match s3::head(l.s3, wanted, bundle_type).await {
+    for l in ordered {
+        let result = s3::head(l.s3, wanted, bundle_type).await;
+        let denied = matches!(&result, Err(e) if e.class == ErrorClass::AccessDenied);
+        memory.note_refused(&wanted.bucket, &l.who, denied);
+        match result {
             Ok(head) => {
                 return Existence::Found {
                     head,
@@ -78,7 +144,18 @@ pub enum PolicyRead {
     Failed(AwsError),
 }
 
-pub async fn bucket_policy(lookers: &[Looker<'_>], bucket: &str) -> PolicyRead {
+/// A policy read in the last few minutes is reused.
+pub async fn bucket_policy(memory: &Memory, lookers: &[Looker<'_>], bucket: &str) -> PolicyRead {
+    for l in lookers {
+        if let Some(account) = l.account.as_deref()
+            && let Some(document) = memory.policy(bucket, account)
+        {
+            return PolicyRead::Read {
+                owner: account.to_string(),
+                document,
+            };
+        }
+    }
     let mut refused = Vec::new();
     for l in lookers {
         let Some(account) = l.account.as_deref() else {
@@ -86,6 +163,7 @@ pub async fn bucket_policy(lookers: &[Looker<'_>], bucket: &str) -> PolicyRead {
         };
         match s3::get_bucket_policy(l.s3, bucket, Some(account)).await {
             Ok(document) => {
+                memory.note_policy(bucket, account, &document);
                 return PolicyRead::Read {
                     owner: account.to_string(),
                     document,

@@ -126,6 +126,8 @@ pub struct Context {
     pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// The kinds reconciles look up, watched once and shared.
     pub feeds: Feeds,
+    /// What looking at revision buckets taught (policies, refusing identities).
+    pub revisions: crate::revision::look::Memory,
     /// With leader election: the proof checked before every AWS write.
     pub fence: std::sync::OnceLock<super::leader::Fence>,
     /// Consecutive transient failures per object UID, for backoff. Entries
@@ -144,6 +146,7 @@ impl Context {
         Self {
             feeds,
             fence: std::sync::OnceLock::new(),
+            revisions: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             sessions,
