@@ -4,6 +4,7 @@
 
 pub mod codedeploy;
 pub mod gate;
+pub mod poller;
 pub mod s3;
 pub mod session;
 pub mod sts;

@@ -91,6 +91,8 @@ impl<'a> SessionRequest<'a> {
 /// that account's rate limit.
 #[derive(Clone, Debug)]
 pub struct TargetClients {
+    /// Tells sessions apart (batched polling uses one session's credentials).
+    pub id: u64,
     pub s3: super::s3::Client,
     pub codedeploy: super::codedeploy::Client,
     pub sts: super::sts::Client,
@@ -110,6 +112,8 @@ pub struct SessionCache {
     hits: AtomicU64,
     misses: AtomicU64,
     cached: AtomicU64,
+    /// Sessions built so far: each one's id.
+    built: AtomicU64,
     /// The operator's own account id; it cannot change while the process runs.
     own_account: tokio::sync::OnceCell<String>,
 }
@@ -126,6 +130,7 @@ impl SessionCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             cached: AtomicU64::new(0),
+            built: AtomicU64::new(0),
             own_account: tokio::sync::OnceCell::new(),
         }
     }
@@ -242,6 +247,7 @@ impl SessionCache {
         let account = req.role_arn.split(':').nth(4).unwrap_or_default();
         let gate = self.gates.gate(account, req.region);
         TargetClients {
+            id: self.built.fetch_add(1, Ordering::Relaxed),
             s3: Gated::new(aws_sdk_s3::Client::from_conf(s3_config), gate.clone()),
             codedeploy: Gated::new(aws_sdk_codedeploy::Client::new(&config), gate.clone()),
             sts: Gated::new(aws_sdk_sts::Client::new(&config), gate),

@@ -255,7 +255,10 @@ impl Look<'_> {
         let codedeploy = &self.place.access.clients.codedeploy;
         let recorded = current.status.clone().unwrap_or_default().phase();
         let ours = match recorded {
-            Phase::Active => codedeploy::get_deployment(codedeploy, &current.id).await?,
+            Phase::Active => {
+                let session = self.place.access.clients.id;
+                self.ctx.poller.get(codedeploy, session, &current.id).await?
+            }
             _ => view_from_record(current),
         };
         // Seeing ours succeed just now is as good as a drift check; the slow

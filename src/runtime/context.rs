@@ -126,6 +126,8 @@ pub struct Context {
     pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// The kinds reconciles look up, watched once and shared.
     pub feeds: Feeds,
+    /// Coalesces polls of in-flight deployments into batches.
+    pub poller: crate::aws::poller::Poller,
     /// What looking at revision buckets taught (policies, refusing identities).
     pub revisions: crate::revision::look::Memory,
     /// With leader election: the proof checked before every AWS write.
@@ -147,6 +149,7 @@ impl Context {
             feeds,
             fence: std::sync::OnceLock::new(),
             revisions: Default::default(),
+            poller: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             sessions,
