@@ -238,6 +238,10 @@ pub struct TargetAccountStatus {
     /// When the role was last assumed successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified_time: Option<Time>,
+    /// Digest of what that verification depended on (the spec generation and
+    /// the ExternalId Secret's version): it is repeated when either changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_digest: Option<String>,
     /// `Ready`, `Reconciling` and `Stalled`, per kstatus.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

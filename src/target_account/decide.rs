@@ -2,11 +2,25 @@
 
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{HasConditions, TargetAccountStatus, condition_type};
 use crate::status::backoff::{STALLED_RETRY, retry_backoff};
 use crate::status::{Failure, Health, Reason, Report};
 
 /// A verified account is re-checked this often (one STS call).
 pub const REVERIFY: Duration = Duration::from_secs(30 * 60);
+
+/// Some(wait) when the same inputs (`digest`) were verified Ready less than
+/// [`REVERIFY`] ago: nothing to do until then.
+pub fn verified_recently(previous: &TargetAccountStatus, digest: &str, now: Timestamp) -> Option<Duration> {
+    if previous.verification_digest.as_deref() != Some(digest) || !previous.is_condition_true(condition_type::READY) {
+        return None;
+    }
+    let verified = previous.last_verified_time.as_ref()?.0.as_second();
+    let elapsed = Duration::from_secs(u64::try_from(now.as_second() - verified).unwrap_or(0));
+    REVERIFY.checked_sub(elapsed).filter(|d| !d.is_zero())
+}
 
 /// What assuming the role showed.
 pub enum Observed<'a> {
@@ -139,5 +153,38 @@ mod tests {
             0,
         );
         assert!(wrong.message.contains("444444444444") && wrong.message.contains("222222222222"));
+    }
+
+    #[test]
+    fn a_recent_verification_is_not_repeated() {
+        let at = |secs| Timestamp::from_second(secs).unwrap();
+        let time = |secs| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(secs));
+        let (ready, _) = decide(
+            ROLE,
+            None,
+            &Observed::Identified {
+                account: "222222222222",
+            },
+            0,
+        );
+        let status = TargetAccountStatus {
+            observed_generation: Some(2),
+            verification_digest: Some("d2".into()),
+            last_verified_time: Some(time(1000)),
+            conditions: crate::status::conditions(&[], ready.health, ready.reason, "", Some(2), &time(1000)),
+            ..Default::default()
+        };
+        assert_eq!(
+            verified_recently(&status, "d2", at(1060)),
+            Some(REVERIFY - Duration::from_secs(60))
+        );
+        assert_eq!(
+            verified_recently(&status, "d3", at(1060)),
+            None,
+            "a new spec or Secret is verified"
+        );
+        let due = at(1000 + REVERIFY.as_secs() as i64);
+        assert_eq!(verified_recently(&status, "d2", due), None, "verified again when due");
+        assert_eq!(verified_recently(&TargetAccountStatus::default(), "d1", at(0)), None);
     }
 }

@@ -7,10 +7,12 @@ mod reconcile;
 
 use std::sync::Arc;
 
-use kube::Api;
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::{Controller, predicates, watcher};
+use kube::{Api, ResourceExt};
 
 use crate::api::TargetAccount;
+use crate::runtime::triggers::hash_of;
 use crate::runtime::{Context, controller};
 
 /// Runs the TargetAccount controller until shutdown.
@@ -28,5 +30,20 @@ pub async fn run(ctx: Arc<Context>) {
         config,
         predicates::generation as fn(&TargetAccount) -> Option<u64>,
     );
-    controller::drive(Controller::for_stream(trigger, store), reconcile::reconcile, ctx).await;
+    // A rotated, removed or unmarked ExternalId Secret is verified again at once.
+    let operator_namespace = ctx.settings.operator_namespace.clone();
+    let targets = Controller::for_stream(trigger, store.clone()).watches_stream(
+        ctx.feeds
+            .secrets
+            .changes(|s: &Secret| hash_of(&s.metadata.resource_version)),
+        controller::dependents(store, move |ta: &TargetAccount, s: &Secret| {
+            s.namespace().as_deref() == Some(operator_namespace.as_str())
+                && ta
+                    .spec
+                    .external_id_secret_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == s.name_any())
+        }),
+    );
+    controller::drive(targets, reconcile::reconcile, ctx).await;
 }

@@ -7,11 +7,14 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::instrument;
 
-use super::decide::{Observed, decide};
+use k8s_openapi::jiff::Timestamp;
+
+use super::decide::{Observed, decide, verified_recently};
 use crate::access::{Admission, target};
 use crate::api::TargetAccount;
 use crate::aws::sts;
-use crate::runtime::reconcile::conclude;
+use crate::runtime::reconcile::{conclude, requeue_with_jitter};
+use crate::runtime::triggers::hash_of;
 use crate::runtime::{Context, Error};
 use crate::status;
 use crate::status::diagnosis::{Subject, diagnose};
@@ -20,6 +23,11 @@ use crate::status::diagnosis::{Subject, diagnose};
 pub async fn reconcile(obj: Arc<TargetAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let previous = obj.status.clone().unwrap_or_default();
+    let digest = inputs_digest(&obj, &ctx);
+    if let Some(wait) = verified_recently(&previous, &digest, Timestamp::now()) {
+        // An operator restart must not cost an STS call per account.
+        return Ok(requeue_with_jitter(wait));
+    }
     let outcome = assume_and_identify(&obj, &ctx).await?;
     let transient = matches!(&outcome, Admission::Refused(f) if f.retryable);
     let attempt = ctx.note_attempt(&uid, transient).await;
@@ -32,8 +40,24 @@ pub async fn reconcile(obj: Arc<TargetAccount>, ctx: Arc<Context>) -> Result<Act
     if verified && let Admission::Admitted(account) = outcome {
         next.account_id = Some(account);
         next.last_verified_time = Some(status::now());
+        next.verification_digest = Some(digest);
     }
     conclude(&ctx, &*obj, &previous, next, &report, "Verify").await
+}
+
+/// What a verification depends on: the spec, and the version of the
+/// ExternalId Secret (a rotated or removed Secret is verified again).
+fn inputs_digest(obj: &TargetAccount, ctx: &Context) -> String {
+    let secret_version = obj.spec.external_id_secret_ref.as_ref().and_then(|r| {
+        ctx.feeds
+            .secrets
+            .get(&r.name, Some(&ctx.settings.operator_namespace))
+            .and_then(|s| s.metadata.resource_version.clone())
+    });
+    format!(
+        "{:016x}",
+        hash_of(&(obj.metadata.generation, obj.metadata.uid.as_deref(), secret_version))
+    )
 }
 
 /// The account STS names, or the failure to report.
