@@ -98,7 +98,7 @@ pub async fn main() -> anyhow::Result<()> {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_json, &args.log_level);
-    let client = kube::Client::try_default()
+    let client = crate::runtime::kube_client()
         .await
         .context("connecting to the Kubernetes API")?;
     // The operator's own AWS identity: env, IRSA web identity, EKS Pod

@@ -42,6 +42,23 @@ struct OperationLabel {
     operation: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabel {
+    method: String,
+}
+
+/// Requests to the Kubernetes API server, by HTTP method.
+static KUBE_REQUESTS: LazyLock<Family<MethodLabel, Counter>> = LazyLock::new(Family::default);
+
+/// Count one request to the Kubernetes API server.
+pub fn kube_request(method: &str) {
+    KUBE_REQUESTS
+        .get_or_create(&MethodLabel {
+            method: method.to_string(),
+        })
+        .inc();
+}
+
 /// Calls that waited for their account's rate limit (aws::gate).
 static AWS_CALLS_DELAYED: LazyLock<Family<OperationLabel, Counter>> = LazyLock::new(Family::default);
 
@@ -118,6 +135,11 @@ impl Metrics {
             "aws_calls",
             "AWS calls by operation and outcome (ok or error class)",
             AWS_CALLS.clone(),
+        );
+        registry.register(
+            "kube_requests",
+            "Requests to the Kubernetes API server, by HTTP method",
+            KUBE_REQUESTS.clone(),
         );
         registry.register(
             "aws_calls_delayed",
@@ -237,6 +259,8 @@ mod tests {
     fn exposition_has_every_family() {
         let m = Metrics::new();
         aws_call("s3:HeadObject", None);
+        kube_request("GET");
+        aws_call_delayed("s3:HeadObject");
         aws_call("sts:AssumeRole", Some("AssumeRoleDenied"));
         m.reconcile_timer("CrossAccountDeployment").succeeded(true);
         drop(m.reconcile_timer("TargetAccount"));
@@ -260,6 +284,8 @@ mod tests {
             "crossdeploy_session_cache_hits_total 3",
             "crossdeploy_session_cache_misses_total 1",
             "crossdeploy_sessions 2",
+            r#"crossdeploy_kube_requests_total{method="GET"} 1"#,
+            r#"crossdeploy_aws_calls_delayed_total{operation="s3:HeadObject"} 1"#,
         ] {
             assert!(text.contains(needle), "missing {needle} in:\n{text}");
         }

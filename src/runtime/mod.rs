@@ -16,6 +16,19 @@ pub use context::{Context, Error, ExternalId, Settings};
 
 use kube::{Api, Client, Resource};
 
+/// The Kubernetes client, counting every request it sends by method
+/// (`crossdeploy_kube_requests_total`): what the operator costs the API server.
+pub async fn kube_client() -> Result<Client, kube::Error> {
+    let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
+    let count = tower::util::MapRequestLayer::new(|req: ::http::Request<kube::client::Body>| {
+        metrics::kube_request(req.method().as_str());
+        req
+    });
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&count)
+        .build())
+}
+
 /// An Api for a namespaced kind: one namespace, or all of them.
 pub fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
