@@ -13,11 +13,11 @@ use crate::api::{
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, DeploymentView, GroupView, S3Object};
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::revision::check::{self, ObjectSeen};
-use crate::revision::look::{self, Existence, Looker, PolicyRead};
-use crate::revision::step2::{self, PolicyFinding};
+use crate::revision::look::{self, Existence, Looker};
+use crate::revision::step2::PolicyFinding;
 use crate::runtime::{Context, Error};
+use crate::status::Failure;
 use crate::status::diagnosis::{Reader, Subject, diagnose};
-use crate::status::{Failure, Reason};
 
 /// Deployments created this long before the object still count as "ours"
 /// when their description carries our marker (clock skew margin).
@@ -350,16 +350,8 @@ impl Look<'_> {
         let own_s3 = self.ctx.sessions.own_s3(Some(&self.place.region));
         let own_account = self.ctx.sessions.own_account().await.ok();
         let access = &self.place.access;
-        let role = Looker {
-            who: format!("the cross-account role {}", access.role_arn()),
-            account: self.place.account_id.clone(),
-            s3: &access.clients.s3,
-        };
-        let operator = Looker {
-            who: "the operator's own identity".into(),
-            account: own_account,
-            s3: &own_s3,
-        };
+        let role = Looker::cross_account_role(access.role_arn(), self.place.account_id.clone(), &access.clients.s3);
+        let operator = Looker::operator(own_account, &own_s3);
         let desired = self.desired;
         let memory = &self.ctx.revisions;
         let existence = look::existence(memory, &[role, operator], &desired.s3, &desired.bundle_type).await;
@@ -377,7 +369,7 @@ impl Look<'_> {
             }
             Existence::Failed { error, .. } => return Err(error.clone()),
         };
-        if let Some(changed) = self.etag_mismatch(&revision) {
+        if let Some(changed) = check::etag_mismatch(desired.s3.e_tag.as_deref(), &revision) {
             return Ok(Err(Seen::failed(changed)));
         }
         let policy = self.instance_profile_grant(&own_s3, &revision).await;
@@ -415,65 +407,18 @@ impl Look<'_> {
         }
     }
 
-    /// Guide step 2: does the bucket policy grant the production instance
-    /// profile role read access? Read by an identity of the bucket owner's
-    /// account: the operator's (the guide's development account), else the
-    /// cross-account role's (a bucket in the production account).
+    /// Guide step 2, as `look::instance_profile_grant` decides it for every caller.
     async fn instance_profile_grant(&self, own_s3: &s3::Client, revision: &ResolvedRevision) -> PolicyFinding {
         let access = &self.place.access;
         let instance_role = access.target.spec.instance_profile_role_arn.as_deref();
-        let input = |owner: &str, policy: Option<&str>| {
-            step2::finding(&step2::Input {
-                instance_role,
-                bucket_account: owner,
-                bucket: &revision.bucket,
-                key: &revision.key,
-                versioned: revision.version_id.is_some(),
-                policy,
-            })
-        };
-        if instance_role.is_none() {
-            return input("", None);
-        }
         let lookers = [
-            Looker {
-                who: "the operator's own identity".into(),
-                account: self.ctx.sessions.own_account().await.ok(),
-                s3: own_s3,
-            },
-            Looker {
-                who: format!("the cross-account role {}", access.role_arn()),
-                account: self.place.account_id.clone(),
-                s3: &access.clients.s3,
-            },
+            Looker::operator(self.ctx.sessions.own_account().await.ok(), own_s3),
+            Looker::cross_account_role(access.role_arn(), self.place.account_id.clone(), &access.clients.s3),
         ];
-        match look::bucket_policy(&self.ctx.revisions, &lookers, &revision.bucket).await {
-            PolicyRead::Read { owner, document } => input(&owner, document.as_deref()),
-            PolicyRead::Unreadable(why) => PolicyFinding::Undetermined(format!(
-                "the bucket policy of {} could not be read ({why}); allow the operator's identity \
-                 s3:GetBucketPolicy on arn:aws:s3:::{} to have it checked",
-                revision.bucket, revision.bucket
-            )),
-            PolicyRead::Failed(e) => PolicyFinding::Failed(diagnose(&e, &self.revision_subject())),
-        }
-    }
-
-    /// The object was replaced after the spec pinned its ETag (guide step 4).
-    fn etag_mismatch(&self, revision: &ResolvedRevision) -> Option<Failure> {
-        let expected = self.desired.s3.e_tag.as_deref()?;
-        let found = revision.e_tag.as_deref().map(|e| e.trim_matches('"'));
-        (found != Some(expected.trim_matches('"'))).then(|| {
-            Failure::permanent(
-                Reason::RevisionChanged,
-                format!(
-                    "s3://{}/{} has ETag {} but spec.revision.s3.eTag is {expected}: the object was replaced \
-                     after the spec was written (guide step 4). Pin spec.revision.s3.version or update the eTag",
-                    revision.bucket,
-                    revision.key,
-                    revision.e_tag.as_deref().unwrap_or("none")
-                ),
-            )
-        })
+        let memory = &self.ctx.revisions;
+        look::instance_profile_grant(memory, &lookers, instance_role, revision, &self.revision_subject())
+            .await
+            .finding
     }
 
     /// Exactly once: a deployment carrying our marker may exist although

@@ -4,7 +4,7 @@
 //! becomes a note. Pure, so table-tested.
 
 use super::step2::PolicyFinding;
-use crate::api::{BucketPolicyGrant, RevisionCheck};
+use crate::api::{BucketPolicyGrant, ResolvedRevision, RevisionCheck};
 use crate::status::{Failure, Reason};
 
 /// What was learned about the object itself.
@@ -63,6 +63,25 @@ pub fn judge(location: &str, object: &ObjectSeen<'_>, policy: &PolicyFinding) ->
         notes,
     };
     (check, failure)
+}
+
+/// The object was replaced after the spec pinned its ETag (guide step 4):
+/// `expected` is the pinned ETag, `revision` what S3 reports now.
+pub fn etag_mismatch(expected: Option<&str>, revision: &ResolvedRevision) -> Option<Failure> {
+    let expected = expected?;
+    let found = revision.e_tag.as_deref().map(|e| e.trim_matches('"'));
+    (found != Some(expected.trim_matches('"'))).then(|| {
+        Failure::permanent(
+            Reason::RevisionChanged,
+            format!(
+                "s3://{}/{} has ETag {} but spec.revision.s3.eTag is {expected}: the object was replaced \
+                 after the spec was written (guide step 4). Pin spec.revision.s3.version or update the eTag",
+                revision.bucket,
+                revision.key,
+                revision.e_tag.as_deref().unwrap_or("none")
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

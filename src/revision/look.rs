@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::api::S3Revision;
+use super::step2::{self, PolicyFinding};
+use crate::api::{ResolvedRevision, S3Revision};
 use crate::aws::s3::{self, Head};
 use crate::aws::{AwsError, ErrorClass};
+use crate::status::diagnosis::{Subject, diagnose};
 
 /// How long what was learned about a bucket is reused: its policy, and
 /// which identities it refuses. A fixed policy is noticed after this long.
@@ -78,6 +80,26 @@ pub struct Looker<'a> {
     pub s3: &'a s3::Client,
 }
 
+impl<'a> Looker<'a> {
+    /// The TargetAccount's cross-account role (guide step 3), in its account.
+    pub fn cross_account_role(role_arn: &str, account: Option<String>, s3: &'a s3::Client) -> Self {
+        Self {
+            who: format!("the cross-account role {role_arn}"),
+            account,
+            s3,
+        }
+    }
+
+    /// The operator's own identity (the guide's development account).
+    pub fn operator(account: Option<String>, s3: &'a s3::Client) -> Self {
+        Self {
+            who: "the operator's own identity".into(),
+            account,
+            s3,
+        }
+    }
+}
+
 /// Does the object exist?
 pub enum Existence {
     Found {
@@ -137,7 +159,13 @@ pub async fn existence(memory: &Memory, lookers: &[Looker<'_>], wanted: &S3Revis
 /// The bucket policy, as far as some identity may read it.
 pub enum PolicyRead {
     /// Read by an identity of the owner's account; None: the bucket has no policy.
-    Read { owner: String, document: Option<String> },
+    /// Read by `by`, an identity of the owner's account (or remembered from
+    /// such a read: then `by` says so); None: the bucket has no policy.
+    Read {
+        owner: String,
+        by: String,
+        document: Option<String>,
+    },
     /// No identity that was tried may read it; why, per identity.
     Unreadable(String),
     /// A transient failure: look again later.
@@ -152,6 +180,7 @@ pub async fn bucket_policy(memory: &Memory, lookers: &[Looker<'_>], bucket: &str
         {
             return PolicyRead::Read {
                 owner: account.to_string(),
+                by: format!("{} (read in the last minutes)", l.who),
                 document,
             };
         }
@@ -166,6 +195,7 @@ pub async fn bucket_policy(memory: &Memory, lookers: &[Looker<'_>], bucket: &str
                 memory.note_policy(bucket, account, &document);
                 return PolicyRead::Read {
                     owner: account.to_string(),
+                    by: l.who.clone(),
                     document,
                 };
             }
@@ -181,4 +211,60 @@ pub async fn bucket_policy(memory: &Memory, lookers: &[Looker<'_>], bucket: &str
         return PolicyRead::Unreadable("no identity of a known account could look".into());
     }
     PolicyRead::Unreadable(refused.join("; "))
+}
+
+/// Guide step 2 as crossdeploy judges it, and who could tell.
+pub struct Step2Look {
+    pub finding: PolicyFinding,
+    /// (who read the bucket policy, the bucket owner's account), when one could.
+    pub read: Option<(String, String)>,
+}
+
+/// Guide step 2: does the bucket policy grant the production instance
+/// profile role read access to `revision`? Read by an identity of the bucket
+/// owner's account, in `lookers` order (the operator's own first: the guide's
+/// development account; then the cross-account role's: a bucket in the
+/// production account), and evaluated offline. `subject` names what a
+/// transient failure was about.
+pub async fn instance_profile_grant(
+    memory: &Memory,
+    lookers: &[Looker<'_>],
+    instance_role: Option<&str>,
+    revision: &ResolvedRevision,
+    subject: &Subject<'_>,
+) -> Step2Look {
+    let input = |owner: &str, policy: Option<&str>| {
+        step2::finding(&step2::Input {
+            instance_role,
+            bucket_account: owner,
+            bucket: &revision.bucket,
+            key: &revision.key,
+            versioned: revision.version_id.is_some(),
+            policy,
+        })
+    };
+    if instance_role.is_none() {
+        return Step2Look {
+            finding: input("", None),
+            read: None,
+        };
+    }
+    match bucket_policy(memory, lookers, &revision.bucket).await {
+        PolicyRead::Read { owner, by, document } => Step2Look {
+            finding: input(&owner, document.as_deref()),
+            read: Some((by, owner)),
+        },
+        PolicyRead::Unreadable(why) => Step2Look {
+            finding: PolicyFinding::Undetermined(format!(
+                "the bucket policy of {} could not be read ({why}); allow the operator's identity \
+                 s3:GetBucketPolicy on arn:aws:s3:::{} to have it checked",
+                revision.bucket, revision.bucket
+            )),
+            read: None,
+        },
+        PolicyRead::Failed(e) => Step2Look {
+            finding: PolicyFinding::Failed(diagnose(&e, subject)),
+            read: None,
+        },
+    }
 }
