@@ -151,6 +151,8 @@ pub struct GroupView {
     /// The deployment most recently started in the group, whoever started it.
     pub last_attempted: Option<String>,
     pub last_successful: Option<String>,
+    /// The group's deployment config (used when a deployment names none).
+    pub deployment_config: Option<String>,
 }
 
 /// The group (proving application and group exist and the role may read
@@ -171,7 +173,40 @@ pub async fn deployment_group(cd: &Client, application: &str, group: &str) -> Re
     Ok(GroupView {
         last_attempted: id(info.and_then(|g| g.last_attempted_deployment())),
         last_successful: id(info.and_then(|g| g.last_successful_deployment())),
+        deployment_config: info.and_then(|g| g.deployment_config_name()).map(str::to_string),
     })
+}
+
+/// The application's compute platform (proving it exists and the role may
+/// read it: GetApplication).
+pub async fn application(cd: &Client, application: &str) -> Result<Option<String>, AwsError> {
+    cd.ready("codedeploy:GetApplication").await;
+    let out = cd
+        .get_application()
+        .application_name(application)
+        .send()
+        .await
+        .classify("codedeploy:GetApplication")?;
+    Ok(out
+        .application()
+        .and_then(|a| a.compute_platform())
+        .map(|p| p.as_str().to_string()))
+}
+
+/// A deployment config's minimum healthy hosts, as "TYPE VALUE" (proving it
+/// exists and the role may read it: GetDeploymentConfig).
+pub async fn deployment_config(cd: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    cd.ready("codedeploy:GetDeploymentConfig").await;
+    let out = cd
+        .get_deployment_config()
+        .deployment_config_name(name)
+        .send()
+        .await
+        .classify("codedeploy:GetDeploymentConfig")?;
+    Ok(out
+        .deployment_config_info()
+        .and_then(|c| c.minimum_healthy_hosts())
+        .map(|m| format!("{} {}", m.r#type().map(|t| t.as_str()).unwrap_or_default(), m.value())))
 }
 
 pub async fn get_deployment(cd: &Client, id: &str) -> Result<DeploymentView, AwsError> {

@@ -118,6 +118,19 @@ pub async fn get_bucket_policy(
     }
 }
 
+/// HeadBucket: the bucket exists, belongs to `expected_owner` (when given)
+/// and this identity may list it (s3:ListBucket).
+pub async fn head_bucket(s3: &Client, bucket: &str, expected_owner: Option<&str>) -> Result<(), AwsError> {
+    s3.ready("s3:HeadBucket").await;
+    s3.head_bucket()
+        .bucket(bucket)
+        .set_expected_bucket_owner(expected_owner.map(str::to_string))
+        .send()
+        .await
+        .classify("s3:HeadBucket")
+        .map(|_| ())
+}
+
 /// Whole seconds, as the API server stores times (see status::now).
 pub(crate) fn to_time(dt: &aws_smithy_types::DateTime) -> Option<Time> {
     k8s_openapi::jiff::Timestamp::from_second(dt.secs()).ok().map(Time)

@@ -166,6 +166,16 @@ impl SessionCache {
             .cloned()
     }
 
+    /// Who the operator's own identity is (sts:GetCallerIdentity, not cached).
+    pub async fn own_caller(&self) -> Result<super::sts::Caller, super::AwsError> {
+        let region = self.base.region().map(|r| r.to_string()).unwrap_or_default();
+        let sts = Gated::new(
+            aws_sdk_sts::Client::new(&self.base),
+            self.gates.gate(OWN_IDENTITY, &region),
+        );
+        super::sts::caller(&sts).await
+    }
+
     /// Clients for the session; no AWS call is made here, STS is called lazily
     /// by the first request that needs credentials.
     pub async fn clients(&self, req: &SessionRequest<'_>) -> TargetClients {
