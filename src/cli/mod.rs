@@ -1,7 +1,15 @@
-//! The commands people run: `crossdeploy run` (the operator) and
-//! `crossdeploy crds` (the CustomResourceDefinitions as YAML).
+//! The commands people run: `crossdeploy run` (the operator),
+//! `crossdeploy crds` (the CustomResourceDefinitions as YAML),
+//! `crossdeploy doctor` (the guide's five steps checked live),
+//! `crossdeploy policy` (the policies the guide asks for, filled in), and the
+//! kubectl plugin (`kubectl crossdeploy ...`: this binary installed as
+//! `kubectl-crossdeploy`).
+
+pub mod inputs;
+pub mod style;
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -33,6 +41,12 @@ enum Command {
     Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
+    /// Walk the guide's five steps live for a TargetAccount: ✓ / ✗ / ? per
+    /// step, who checked, and the fix.
+    Doctor(Box<crate::doctor::Args>),
+    /// Print the policies the guide asks for, filled in and least-privilege
+    /// (JSON, Terraform or CloudFormation).
+    Policy(Box<crate::policy::cli::Args>),
 }
 
 #[derive(clap::Args)]
@@ -83,17 +97,36 @@ struct RunArgs {
     test_crash_after_create: bool,
 }
 
-/// The `crossdeploy` command.
-pub async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// The `crossdeploy` command (or the kubectl plugin, when this binary is
+/// called as `kubectl-crossdeploy`).
+pub async fn main() -> anyhow::Result<ExitCode> {
     crate::install_crypto_provider();
+    if invoked_as_plugin() {
+        return crate::plugin::main().await;
+    }
+    let cli = Cli::parse();
     match cli.command {
         Command::Crds => {
             print!("{}", api::crds_yaml()?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Doctor(args) => crate::doctor::run(*args).await,
+        Command::Policy(args) => crate::policy::cli::run(*args).await,
     }
+}
+
+/// kubectl runs plugins by file name: `kubectl crossdeploy` finds
+/// `kubectl-crossdeploy` on PATH (a symlink to, or copy of, this binary).
+fn invoked_as_plugin() -> bool {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .is_some_and(|n| n.starts_with(crate::plugin::BINARY_NAME))
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
