@@ -495,7 +495,78 @@ def test_role_without_codedeploy_permission_is_denied(world):
     code, message, _ = error_of(e)
     assert code == "AccessDeniedException"  # JSON protocol: parseable by the SDKs
     assert message == ("User: arn:aws:sts::222222222222:assumed-role/CrossDeployNoCodeDeploy/"
-                       f"{session} is not authorized to perform: codedeploy:CreateDeployment")
+                       f"{session} is not authorized to perform: codedeploy:CreateDeployment on resource: "
+                       "arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:webapp/webapp-prod")
+
+
+def least_privilege_role(world: dict, group: str, configs: list[str]) -> str:
+    """A role trusting the operator, allowed CodeDeploy only on webapp, one group and `configs`."""
+    arn = lambda r: f"arn:aws:codedeploy:us-east-1:222222222222:{r}"  # noqa: E731
+    name = f"LeastPrivilege{uuid.uuid4().hex[:6]}"
+    iam = as_user(world, "prodAdmin", "iam")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": world["identities"]["operator"]["arn"]},
+            "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=name, PolicyName="deploy", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["codedeploy:GetApplication"], "Resource": [arn("application:webapp")]},
+            {"Effect": "Allow", "Resource": [arn(f"deploymentgroup:webapp/{group}")], "Action": [
+                "codedeploy:GetDeploymentGroup", "codedeploy:CreateDeployment", "codedeploy:GetDeployment",
+                "codedeploy:BatchGetDeployments", "codedeploy:ListDeployments", "codedeploy:StopDeployment"]},
+            {"Effect": "Allow", "Action": ["codedeploy:GetDeploymentConfig"],
+             "Resource": [arn(f"deploymentconfig:{c}") for c in configs]}]}))
+    return f"arn:aws:iam::222222222222:role/{name}"
+
+
+def test_codedeploy_permissions_are_per_resource(world):
+    group, other = new_group(world), new_group(world)
+    role = least_privilege_role(world, group, ["CodeDeployDefault.OneAtATime", "Nope.*"])
+    creds = assume(world, role, external_id=None)["Credentials"]
+    cd = client(world, "codedeploy", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert cd.get_application(applicationName="webapp")["application"]["applicationName"] == "webapp"
+    cd.get_deployment_group(applicationName="webapp", deploymentGroupName=group)
+    with pytest.raises(ClientError) as e:
+        cd.get_deployment_group(applicationName="webapp", deploymentGroupName=other)
+    code, message, _ = error_of(e)
+    assert code == "AccessDeniedException"
+    assert message.endswith(f"codedeploy:GetDeploymentGroup on resource: "
+                            f"arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:webapp/{other}"), message
+    deployment = cd.create_deployment(applicationName="webapp", deploymentGroupName=group,
+                                      revision=revision(world))["deploymentId"]
+    assert cd.get_deployment(deploymentId=deployment)["deploymentInfo"]["deploymentGroupName"] == group
+    assert deployment in cd.list_deployments(applicationName="webapp", deploymentGroupName=group)["deployments"]
+    cd.batch_get_deployments(deploymentIds=[deployment])
+    theirs = as_user(world, "prodAdmin", "codedeploy").create_deployment(
+        applicationName="webapp", deploymentGroupName=other, revision=revision(world))["deploymentId"]
+    for call in (lambda: cd.get_deployment(deploymentId=theirs),
+                 lambda: cd.batch_get_deployments(deploymentIds=[deployment, theirs]),
+                 lambda: cd.create_deployment(applicationName="webapp", deploymentGroupName=other,
+                                              revision=revision(world))):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e)[0] == "AccessDeniedException"
+        assert f"deploymentgroup:webapp/{other}" in error_of(e)[1]
+    cd.stop_deployment(deploymentId=deployment)
+
+
+def test_get_deployment_config(world):
+    group = new_group(world)
+    role = least_privilege_role(world, group, ["CodeDeployDefault.OneAtATime", "Nope.*"])
+    creds = assume(world, role, external_id=None)["Credentials"]
+    cd = client(world, "codedeploy", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    info = cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.OneAtATime")["deploymentConfigInfo"]
+    assert info["minimumHealthyHosts"] == {"type": "FLEET_PERCENT", "value": 99}
+    assert info["computePlatform"] == "Server"
+    with pytest.raises(ClientError) as e:
+        cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.AllAtOnce")
+    assert error_of(e)[0] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        cd.get_deployment_config(deploymentConfigName="Nope.Missing")
+    assert error_of(e)[0] == "DeploymentConfigDoesNotExistException"
+    admin = as_user(world, "prodAdmin", "codedeploy")
+    assert admin.get_deployment_config(deploymentConfigName="CodeDeployDefault.AllAtOnce")[
+        "deploymentConfigInfo"]["minimumHealthyHosts"] == {"type": "HOST_COUNT", "value": 0}
 
 
 def test_deployment_lifecycle_succeeds(world):

@@ -15,6 +15,7 @@ Modules, one concern each:
 - ``codedeploy_lifecycle`` gap (c): status/times/rollbacks/blue-green Ready, computed lazily
 - ``codedeploy_targets``   gap (c): instance targets, lifecycle events (List/BatchGetDeploymentTargets)
 - ``codedeploy_api``       gap (c): ids, one active deployment per group, Stop/ContinueDeployment, shapes
+- ``codedeploy_iam``       gap (c): resource-level permissions (application/group/config ARNs), GetDeploymentConfig
 - ``protocol_errors``      auth errors of JSON services (CodeDeploy) as JSON, not moto's XML
 - ``counters``             record of every AWS call (for ``/_crossdeploy/calls`` and counters)
 - ``faults``               injected throttling/5xx/latency/expired credentials (control API)

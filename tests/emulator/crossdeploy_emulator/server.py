@@ -84,11 +84,12 @@ def install_extensions() -> None:
     # directly. moto reads settings.INITIAL_NO_AUTH_ACTION_COUNT on every request.
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
-    from . import codedeploy_api, counters, faults, protocol_errors, s3_policy, trust
+    from . import codedeploy_api, codedeploy_iam, counters, faults, protocol_errors, s3_policy, trust
 
     trust.install()
     s3_policy.install()
     codedeploy_api.install()
+    codedeploy_iam.install()  # before protocol_errors/counters/faults wrap authorization
     protocol_errors.install()
     counters.install()
     faults.install()
