@@ -102,7 +102,7 @@ struct RunArgs {
 pub async fn main() -> anyhow::Result<ExitCode> {
     crate::install_crypto_provider();
     if invoked_as_plugin() {
-        return crate::plugin::main().await;
+        return Ok(or_exit_2("kubectl crossdeploy", crate::plugin::main().await));
     }
     let cli = Cli::parse();
     match cli.command {
@@ -111,9 +111,18 @@ pub async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run(args).await.map(|()| ExitCode::SUCCESS),
-        Command::Doctor(args) => crate::doctor::run(*args).await,
-        Command::Policy(args) => crate::policy::cli::run(*args).await,
+        Command::Doctor(args) => Ok(or_exit_2("crossdeploy doctor", crate::doctor::run(*args).await)),
+        Command::Policy(args) => Ok(or_exit_2("crossdeploy policy", crate::policy::cli::run(*args).await)),
     }
+}
+
+/// A tool that could not run exits 2 (as for a usage error), so that its own
+/// exit codes (a failed check, a failed deployment) stay unambiguous.
+fn or_exit_2(tool: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("{tool}: {e:#}");
+        ExitCode::from(2)
+    })
 }
 
 /// kubectl runs plugins by file name: `kubectl crossdeploy` finds

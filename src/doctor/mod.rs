@@ -50,8 +50,8 @@ pub struct Args {
     /// Revision key (guide steps 2, 4).
     #[arg(long)]
     pub key: Option<String>,
-    /// Pinned object version.
-    #[arg(long)]
+    /// Pinned S3 object version.
+    #[arg(long = "version-id")]
     pub version: Option<String>,
     /// Expected ETag.
     #[arg(long)]
@@ -68,6 +68,7 @@ pub struct Args {
     /// Tenant namespace whose use of the TargetAccount to check (default: the deployment's).
     #[arg(long)]
     pub namespace: Option<String>,
+    /// Text (✓ ✗ ?, colours on a terminal) or JSON for scripts.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub output: Output,
     /// Count a step that cannot be determined (?) as a failure (exit code 3).

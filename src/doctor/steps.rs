@@ -46,8 +46,10 @@ pub async fn run(w: &World) -> Vec<Step> {
     let (step4, object) = revision(w, role.as_ref(), &fixes).await;
     let step2 = bucket_policy(w, role.as_ref(), &object, &fixes).await;
     let mut step3 = role_checks;
-    step3.extend(resources(w, role.as_ref(), &fixes).await);
-    let step5 = deploy(w, role.as_ref(), &fixes).await;
+    let (resource_checks, group) = resources(w, role.as_ref(), &fixes).await;
+    step3.extend(resource_checks);
+    // Deploying needs the group: without it, ListDeployments would only repeat step 3.
+    let step5 = deploy(w, role.as_ref().filter(|_| group.is_some()), &fixes).await;
     vec![
         Step::new(1, STEP1, step1),
         Step::new(2, STEP2, step2),
@@ -380,14 +382,15 @@ fn codedeploy_failed(what: String, e: &AwsError, subject: &Subject<'_>, fixes: &
 }
 
 /// Guide step 3: the application, deployment group and deployment config
-/// exist in production, and the role may read them.
-async fn resources(w: &World, role: Option<&Role<'_>>, fixes: &Fixes) -> Vec<Check> {
+/// exist in production, and the role may read them. Also returns the group,
+/// when it could be read.
+async fn resources(w: &World, role: Option<&Role<'_>>, fixes: &Fixes) -> (Vec<Check>, Option<GroupView>) {
     let (Some(app), Some(group)) = (&w.application, &w.group) else {
         let why = "no application and deployment group named (--application and --deployment-group, or --deployment)";
-        return vec![skipped("CodeDeploy application and group", why)];
+        return (vec![skipped("CodeDeploy application and group", why)], None);
     };
     let Some(role) = role else {
-        return vec![skipped("CodeDeploy application and group", NOT_ASSUMED)];
+        return (vec![skipped("CodeDeploy application and group", NOT_ASSUMED)], None);
     };
     let cd = &role.clients.codedeploy;
     let subject = codedeploy_subject(w, app, group);
@@ -419,7 +422,7 @@ async fn resources(w: &World, role: Option<&Role<'_>>, fixes: &Fixes) -> Vec<Che
         }
     };
     checks.extend(config(w, role, view.as_ref(), &subject, fixes).await);
-    checks.into_iter().map(|c| c.by(by.clone())).collect()
+    (checks.into_iter().map(|c| c.by(by.clone())).collect(), view)
 }
 
 /// The deployment config the deployments use: named in the spec, else the group's.
@@ -474,7 +477,7 @@ async fn deploy(w: &World, role: Option<&Role<'_>>, fixes: &Fixes) -> Vec<Check>
     };
     let what = format!("codedeploy:ListDeployments {app}/{group}");
     let Some(role) = role else {
-        checks.push(skipped(&what, NOT_ASSUMED));
+        checks.push(skipped(&what, "the deployment group could not be read (step 3)"));
         return checks;
     };
     let by = format!("the cross-account role {}", w.role_arn());

@@ -79,7 +79,7 @@ enum Command {
     History { name: String },
     /// Live progress until the deployment ends; exit code 0 when it is
     /// Ready, 1 when Stalled (failed, stopped, refused), 4 when suspended,
-    /// 124 on --timeout.
+    /// 124 on --timeout (2: could not watch).
     Watch {
         name: String,
         /// Give up after this many seconds.
