@@ -134,6 +134,9 @@ pub struct TestCtx {
     pub group: String,
     operator: Option<tokio::process::Child>,
     operator_logs: Vec<PathBuf>,
+    /// The operator's AWS identity (access key id, secret) when not the
+    /// emulator's seeded `operator` user.
+    pub aws_identity: Option<(String, String)>,
 }
 
 impl TestCtx {
@@ -176,6 +179,7 @@ impl TestCtx {
             client,
             operator: None,
             operator_logs: Vec::new(),
+            aws_identity: None,
         };
         ctx.apply_target_account(
             &env.role("deployer"),
@@ -378,7 +382,7 @@ impl TestCtx {
         extra: &[&str],
     ) -> tokio::process::Child {
         let env: &Env = env();
-        let (id, secret) = env.identity("operator");
+        let (id, secret) = self.aws_identity.clone().unwrap_or_else(|| env.identity("operator"));
         let log = env
             .work_dir
             .join(format!("operator-{}-{}.log", self.ns, self.operator_logs.len()));
@@ -566,6 +570,7 @@ impl TestCtx {
         for who in ["operator", "devAdmin", "prodAdmin"] {
             secrets.push(env.identity(who).1);
         }
+        secrets.extend(self.aws_identity.iter().map(|(_, secret)| secret.clone()));
         let mut haystack = String::new();
         for path in &self.operator_logs {
             haystack.push_str(&std::fs::read_to_string(path).unwrap_or_default());
