@@ -337,7 +337,12 @@ fn step2_check(
             "the bucket is in the production account: no grant is needed (guide step 2 does not apply)",
         ),
         (_, PolicyFinding::NotGranted(message), _) => {
-            let f = Failure::permanent(Reason::BucketPolicyMissingGrant, message.clone());
+            // The operator's message ends with the statement; the fix says it once.
+            let said = message
+                .split(" Add this statement to the bucket policy:")
+                .next()
+                .unwrap_or(message);
+            let f = Failure::permanent(Reason::BucketPolicyMissingGrant, said);
             failed(what, &f).fix_opt(fixes.bucket(bucket))
         }
         (_, PolicyFinding::NotChecked(why), _) => Check::new(Mark::Unknown, what, why.clone()).fix(

@@ -104,7 +104,15 @@ fn conditions(ctx: &Ctx, obj: &Obj) -> String {
         status
             .conditions
             .iter()
-            .map(|c| vec![c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()]),
+            // The three share one message: it is shown once, by the True one.
+            .map(|c| {
+                let message = if c.status == "True" {
+                    c.message.clone()
+                } else {
+                    String::new()
+                };
+                vec![c.type_.clone(), c.status.clone(), c.reason.clone(), message]
+            }),
     );
     out.push_str(&indent(&table(&rows, |i, _, cell| {
         if i == 0 { style.dim(cell) } else { cell.to_string() }

@@ -375,9 +375,25 @@ fn cloudformation(n: &Names, kind: Kind) -> String {
     }
     for (comment, doc) in docs {
         out.push_str(&format!("---\n# {comment}\n"));
-        out.push_str(&serde_norway::to_string(&doc).unwrap_or_default());
+        out.push_str(&quote_dates(&serde_norway::to_string(&doc).unwrap_or_default()));
     }
     out
+}
+
+/// `2010-09-09` and `2012-10-17` quoted: a YAML 1.1 reader would take an
+/// unquoted one for a date.
+fn quote_dates(yaml: &str) -> String {
+    yaml.lines()
+        .map(|line| {
+            let date = ["2010-09-09", "2012-10-17"]
+                .into_iter()
+                .find(|d| line.ends_with(&format!(": {d}")));
+            match date {
+                Some(d) => format!("{}'{d}'\n", &line[..line.len() - d.len()]),
+                None => format!("{line}\n"),
+            }
+        })
+        .collect()
 }
 
 fn cfn_production(n: &Names, kind: Kind) -> (String, Node) {

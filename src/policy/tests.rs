@@ -162,6 +162,7 @@ fn cloudformation_holds_the_same_documents() {
         .map(|d| serde_norway::from_str(d).unwrap())
         .collect();
     assert_eq!(docs.len(), 2, "{text}");
+    assert!(text.contains("AWSTemplateFormatVersion: '2010-09-09'") && text.contains("Version: '2012-10-17'"));
     let role = &docs[0]["Resources"]["CrossDeployRole"]["Properties"];
     let mut trust_doc = value(&trust(&n));
     trust_doc["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = json!({"Ref": "ExternalId"});
