@@ -16,8 +16,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "==> building crossdeploy"
+echo "==> building crossdeploy (also the kubectl plugin: .dev/bin/kubectl-crossdeploy links to it)"
 cargo build --quiet --bin crossdeploy
+mkdir -p .dev/bin
+ln -sf "$CARGO_TARGET_DIR/debug/crossdeploy" .dev/bin/crossdeploy
+ln -sf "$CARGO_TARGET_DIR/debug/crossdeploy" .dev/bin/kubectl-crossdeploy
+export PATH="$ROOT/.dev/bin:$PATH"
 echo "==> installing the CRDs"
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
@@ -55,4 +59,11 @@ kubectl get crossaccountdeployments -A
 echo
 kubectl -n webapp get xad webapp -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 echo
-echo "Deployed. Run with KEEP=1 to keep the environment (source .dev/env.sh) and the operator log (.dev/operator.log)."
+echo "==> crossdeploy doctor production --deployment webapp/webapp (the guide's five steps, live)"
+CROSSDEPLOY_S3_FORCE_PATH_STYLE=true crossdeploy doctor production --deployment webapp/webapp
+echo
+echo "==> kubectl crossdeploy status -A"
+kubectl crossdeploy status -A
+echo
+echo "Deployed. Run with KEEP=1 to keep the environment (source .dev/env.sh; export PATH=\$PWD/.dev/bin:\$PATH)"
+echo "and the operator log (.dev/operator.log)."
