@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
@@ -153,18 +152,8 @@ fn parse_tags(tags: &[String]) -> anyhow::Result<Vec<SessionTag>> {
 pub fn target_spec(args: &TargetArgs, loaded: &Loaded) -> anyhow::Result<TargetAccountSpec> {
     let mut spec = match &loaded.target {
         Some(t) => t.spec.clone(),
-        None => TargetAccountSpec {
-            role_arn: String::new(),
-            external_id_secret_ref: None,
-            region: String::new(),
-            session_duration_seconds: None,
-            session_tags: Vec::new(),
-            role_chain: Vec::new(),
-            namespace_selector: LabelSelector::default(),
-            allowed_applications: Vec::new(),
-            allowed_deployment_groups: Vec::new(),
-            instance_profile_role_arn: None,
-        },
+        // Every field the flags do not give keeps its default.
+        None => serde_json::from_value(serde_json::json!({"roleArn": "", "region": "", "namespaceSelector": {}}))?,
     };
     if let Some(arn) = &args.role_arn {
         spec.role_arn.clone_from(arn);

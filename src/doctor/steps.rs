@@ -5,7 +5,7 @@
 use super::fixes::Fixes;
 use super::report::{Check, Mark, Step};
 use super::world::World;
-use crate::access;
+use crate::access::{self, S3Location};
 use crate::api::{BucketPolicyGrant, ResolvedRevision};
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, GroupView};
 use crate::aws::session::TargetClients;
@@ -229,7 +229,7 @@ async fn revision(w: &World, role: Option<&Role<'_>>, fixes: &Fixes) -> (Vec<Che
     let what = format!("s3:HeadObject {}", wanted.location);
     let mut lookers: Vec<Looker<'_>> = role_looker(w, role).into_iter().collect();
     lookers.push(operator_looker(w));
-    match look::existence(&lookers, &wanted.s3, &wanted.bundle_type).await {
+    match look::existence(&w.memory, &lookers, &wanted.s3, &wanted.bundle_type).await {
         Existence::Found { head, by } => {
             let r = &head.revision;
             let detail = format!(
@@ -296,7 +296,7 @@ async fn bucket_policy(w: &World, role: Option<&Role<'_>>, object: &Object, fixe
         location: &wanted.location,
     };
     let instance_role = w.spec.instance_profile_role_arn.as_deref();
-    let grant = look::instance_profile_grant(&lookers, instance_role, &revision, &subject).await;
+    let grant = look::instance_profile_grant(&w.memory, &lookers, instance_role, &revision, &subject).await;
     let seen = ObjectSeen::Found {
         by: "",
         kms_key: object.kms_key.as_deref(),
@@ -510,21 +510,33 @@ async fn deploy(w: &World, role: Option<&Role<'_>>, fixes: &Fixes) -> Vec<Check>
     checks
 }
 
-/// Tenancy: may the namespace use this TargetAccount for this application
-/// and group? `access::check`, as every reconcile asks first.
+/// Tenancy: may the namespace use this TargetAccount for this deployment,
+/// and name this revision? `access::check` and `access::check_revision`, as
+/// every reconcile asks first.
 fn tenancy(w: &World) -> Option<Check> {
     let (ns, labels) = w.tenancy.as_ref()?;
     let name = w.target_name.as_deref()?;
-    let app = w.application.as_deref().unwrap_or_default();
-    let group = w.group.as_deref().unwrap_or_default();
+    let deployment = w.deployment.as_ref()?;
     let what = format!("TargetAccount {name} for namespace {ns}");
-    Some(match access::check(&w.spec, labels, app, group) {
-        Ok(()) => Check::new(Mark::Pass, what, format!("admits {app}/{group} from namespace {ns}")),
-        Err(refusal) => Check::new(Mark::Fail, what, refusal.explain(ns, app, group))
+    let revision = deployment.revision.s3.as_ref().map(|s3| S3Location::Object {
+        bucket: &s3.bucket,
+        key: &s3.key,
+    });
+    let refused = access::check(&w.spec, labels, deployment)
+        .and_then(|()| revision.map_or(Ok(()), |r| access::check_revision(&w.spec, r)));
+    let (app, group) = (&deployment.application_name, &deployment.deployment_group_name);
+    Some(match refused {
+        Ok(()) => Check::new(
+            Mark::Pass,
+            what,
+            format!("admits {app}/{group} and its revision from namespace {ns}"),
+        ),
+        Err(refusal) => Check::new(Mark::Fail, what, refusal.explain(ns))
             .reason(Reason::TargetAccountNotPermitted)
             .fix(format!(
-                "ask a platform admin: spec.namespaceSelector, allowedApplications and allowedDeploymentGroups of \
-                 TargetAccount {name} decide"
+                "the rules of TargetAccount {name} decide (namespaceSelector, allowedApplications, \
+                 allowedDeploymentGroups, allowedDeploymentConfigs, requireAutoRollback, allowedRegions, \
+                 allowedRevisionBuckets): change the deployment, or ask a platform admin"
             )),
     })
 }

@@ -13,18 +13,22 @@ use super::Args;
 use super::fixes::Fixes;
 use crate::access::Admission;
 use crate::access::target;
-use crate::api::{CrossAccountDeployment, S3Revision, TargetAccountSpec};
-use crate::aws::AwsError;
+use crate::api::{CrossAccountDeployment, CrossAccountDeploymentSpec, S3Revision, TargetAccountSpec};
 use crate::aws::session::{SessionCache, SessionRequest, TargetClients, session_name};
-use crate::aws::sts::{self, Caller};
+use crate::aws::sts::Caller;
+use crate::aws::{AwsError, s3};
 use crate::cli::inputs::{self, Loaded};
 use crate::policy::{Names, principal_of_caller};
+use crate::revision::look::Memory;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{Context, Settings};
 use crate::status::Failure;
 
 /// Session scope of doctor's AssumeRole: CloudTrail shows `crossdeploy.doctor`.
 pub const SESSION_SCOPE: &str = "doctor";
+
+/// Doctor makes a dozen calls; the operator's default rate limit is plenty.
+const CALLS_PER_SECOND: u32 = 20;
 
 /// The revision that would be deployed.
 pub struct Wanted {
@@ -43,8 +47,10 @@ pub struct World {
     pub external_id_from: Option<String>,
     /// The assumed-role session, or why it could not be opened.
     pub session: Result<TargetClients, Failure>,
-    pub own_s3: aws_sdk_s3::Client,
+    pub own_s3: s3::Client,
     pub own: Result<Caller, AwsError>,
+    /// What looking at buckets taught, for this run (as the operator keeps it).
+    pub memory: Memory,
     pub bucket: Option<String>,
     pub wanted: Option<Wanted>,
     pub application: Option<String>,
@@ -52,6 +58,9 @@ pub struct World {
     pub config: Option<String>,
     /// The tenant namespace and its labels, when a cluster says which.
     pub tenancy: Option<(String, BTreeMap<String, String>)>,
+    /// The deployment as tenancy judges it: the CrossAccountDeployment's spec
+    /// with the flags applied, or one made of the flags.
+    pub deployment: Option<CrossAccountDeploymentSpec>,
     pub fixes: Fixes,
 }
 
@@ -116,7 +125,7 @@ async fn session(
     loaded: &Loaded,
     spec: &TargetAccountSpec,
     cache: SessionCache,
-) -> anyhow::Result<(Result<TargetClients, Failure>, Option<String>, aws_sdk_s3::Client)> {
+) -> anyhow::Result<(Result<TargetClients, Failure>, Option<String>, s3::Client)> {
     let given = inputs::external_id(&args.target)?;
     let own_s3 = cache.own_s3(Some(&spec.region));
     if let (Some(client), Some(target), None) = (&loaded.client, &loaded.target, &given) {
@@ -126,6 +135,7 @@ async fn session(
             target_account_selector: None,
             crash_after_create: false,
             drift_check: Duration::from_secs(1800),
+            max_concurrent_reconciles: 1,
         };
         let ctx = Context::new(client.clone(), cache, settings, Arc::new(Metrics::new()));
         let mut target = target.clone();
@@ -155,8 +165,8 @@ impl World {
         let loaded = inputs::load(&args.target).await?;
         let spec = inputs::target_spec(&args.target, &loaded)?;
         let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let own = sts::caller(&aws_sdk_sts::Client::new(&base)).await;
-        let cache = SessionCache::new(base, args.s3_force_path_style);
+        let cache = SessionCache::new(base, args.s3_force_path_style, CALLS_PER_SECOND);
+        let own = cache.own_caller().await;
         let (session, external_id_from, own_s3) = session(args, &loaded, &spec, cache).await?;
         let (bucket, wanted) = wanted(args, &loaded);
         let d = loaded.deployment.as_ref().map(|d| &d.spec);
@@ -167,22 +177,19 @@ impl World {
         });
         let target_name = loaded.target.as_ref().map(ResourceExt::name_any);
         let tenancy = tenancy(args, &loaded).await?;
+        let deployment = deployment_spec(
+            &loaded,
+            target_name.as_deref(),
+            [&application, &group, &config],
+            &wanted,
+        )?;
         let names = Names {
-            operator_arn: own.as_ref().map_or_else(
-                |_| "<the operator's identity>".to_string(),
-                |c| principal_of_caller(&c.arn),
-            ),
-            role_arn: spec.role_arn.clone(),
-            role_chain: spec.role_chain.clone(),
             external_id: spec.external_id_secret_ref.is_some() || external_id_from.is_some(),
-            session_tag_keys: spec.session_tags.iter().map(|t| t.key.clone()).collect(),
-            region: spec.region.clone(),
             applications: application.iter().cloned().collect(),
             groups: group.iter().cloned().collect(),
             configs: config.iter().cloned().collect(),
             buckets: bucket.iter().cloned().collect(),
-            bucket_account: None,
-            instance_role: spec.instance_profile_role_arn.clone(),
+            ..policy_names(&spec, own.as_ref().ok())
         };
         let selector = match &target_name {
             Some(n) => format!("-t {n}"),
@@ -197,12 +204,14 @@ impl World {
             session,
             own_s3,
             own,
+            memory: Memory::default(),
             bucket,
             wanted,
             application,
             group,
             config,
             tenancy,
+            deployment,
             fixes: Fixes { names, selector },
         })
     }
@@ -220,6 +229,22 @@ impl World {
     }
 }
 
+/// What `crossdeploy policy` would be asked for this TargetAccount, for the fixes.
+fn policy_names(spec: &TargetAccountSpec, own: Option<&Caller>) -> Names {
+    Names {
+        operator_arn: own.map_or_else(
+            || "<the operator's identity>".to_string(),
+            |c| principal_of_caller(&c.arn),
+        ),
+        role_arn: spec.role_arn.clone(),
+        role_chain: spec.role_chain.clone(),
+        session_tag_keys: spec.session_tags.iter().map(|t| t.key.clone()).collect(),
+        region: spec.region.clone(),
+        instance_role: spec.instance_profile_role_arn.clone(),
+        ..Names::default()
+    }
+}
+
 fn subject(target: Option<&str>, spec: &TargetAccountSpec, deployment: Option<&CrossAccountDeployment>) -> String {
     let mut s = match target {
         Some(name) => format!("TargetAccount {name} ({}, {})", spec.role_arn, spec.region),
@@ -233,6 +258,34 @@ fn subject(target: Option<&str>, spec: &TargetAccountSpec, deployment: Option<&C
         ));
     }
     s
+}
+
+/// The deployment tenancy judges: the CrossAccountDeployment's spec with
+/// the application, group, config and revision doctor checks, or a spec made
+/// of them (`names`: application, group, config).
+fn deployment_spec(
+    loaded: &Loaded,
+    target: Option<&str>,
+    names: [&Option<String>; 3],
+    wanted: &Option<Wanted>,
+) -> anyhow::Result<Option<CrossAccountDeploymentSpec>> {
+    let [Some(app), Some(group), config] = names else {
+        return Ok(None);
+    };
+    let mut spec = match (&loaded.deployment, target) {
+        (Some(d), _) => d.spec.clone(),
+        (None, Some(t)) => serde_json::from_value(serde_json::json!({
+            "targetAccountRef": {"name": t}, "applicationName": app, "deploymentGroupName": group, "revision": {}
+        }))?,
+        (None, None) => return Ok(None),
+    };
+    spec.application_name.clone_from(app);
+    spec.deployment_group_name.clone_from(group);
+    spec.deployment_config_name.clone_from(config);
+    if let Some(w) = wanted {
+        spec.revision.s3 = Some(w.s3.clone());
+    }
+    Ok(Some(spec))
 }
 
 /// The tenant namespace and its labels (cluster TargetAccounts only).

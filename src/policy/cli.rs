@@ -37,7 +37,8 @@ pub struct Args {
     /// Deployment config the deployments name (repeatable; default: any).
     #[arg(long)]
     pub deployment_config: Vec<String>,
-    /// Revision bucket (repeatable; default: the deployment's).
+    /// Revision bucket (repeatable; default: the deployment's, else the
+    /// TargetAccount's allowedRevisionBuckets).
     #[arg(long)]
     pub bucket: Vec<String>,
     /// Account owning the buckets (default: the operator's, the guide's development account).
@@ -59,7 +60,8 @@ async fn operator_arn(args: &Args) -> anyhow::Result<String> {
         return Ok(arn.clone());
     }
     let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let caller = crate::aws::sts::caller(&aws_sdk_sts::Client::new(&base))
+    let caller = crate::aws::session::SessionCache::new(base, false, 1)
+        .own_caller()
         .await
         .context("asking STS who the operator is (or pass --operator-arn)")?;
     Ok(principal_of_caller(&caller.arn))
@@ -91,7 +93,10 @@ pub async fn names(args: &Args, loaded: &Loaded, external_id_given: bool) -> any
         configs: or_else(&args.deployment_config, || {
             d.and_then(|d| d.deployment_config_name.clone()).into_iter().collect()
         }),
-        buckets: or_else(&args.bucket, || deployment_bucket.into_iter().collect()),
+        buckets: or_else(&args.bucket, || match deployment_bucket {
+            Some(b) => vec![b],
+            None => spec.allowed_revision_buckets.iter().map(|r| r.bucket.clone()).collect(),
+        }),
         bucket_account: args.bucket_account.clone(),
         instance_role: spec.instance_profile_role_arn.clone(),
     })

@@ -8,10 +8,8 @@
 
 use aws_sdk_codedeploy::types::ComputePlatform;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-
-use crossdeploy::api::TargetAccount;
 
 use crate::env::env;
 use crate::harness::*;
@@ -251,30 +249,20 @@ async fn build_codedeploy(f: &Fresh) {
 async fn target_account(ctx: &TestCtx, f: &Fresh) {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.sys_ns);
     let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "rt-external-id"}, "stringData": {"externalId": f.external_id}}))
+        "metadata": {"name": "rt-external-id", "labels": {"crossdeploy.io/external-id": "true"}},
+        "stringData": {"externalId": f.external_id}}))
     .unwrap();
     secrets.create(&PostParams::default(), &secret).await.expect("secret");
-    let ta = json!({
-        "apiVersion": "crossdeploy.io/v1alpha1", "kind": "TargetAccount",
-        "metadata": {"name": ctx.target, "labels": {"crossdeploy.io/test": ctx.ns}},
-        "spec": {
-            "roleArn": f.role_arn(),
-            "externalIdSecretRef": {"name": "rt-external-id"},
-            "region": "us-east-1",
-            "sessionTags": [{"key": "team", "value": "rt"}],
-            "namespaceSelector": {"matchLabels": {"crossdeploy.io/tenant": ctx.ns}},
-            "allowedApplications": [f.app],
-            "instanceProfileRoleArn": f.instance_arn(),
-        }
+    let limits = json!({
+        "externalIdSecretRef": {"name": "rt-external-id"},
+        "sessionTags": [{"key": "team", "value": "rt"}],
+        "allowedApplications": [f.app],
+        "allowedDeploymentConfigs": [CONFIG],
+        "allowedRevisionBuckets": [{"bucket": f.bucket}],
+        "instanceProfileRoleArn": f.instance_arn(),
     });
-    let api: Api<TargetAccount> = Api::all(ctx.client.clone());
-    api.patch(
-        &ctx.target,
-        &PatchParams::apply("crossdeploy-e2e").force(),
-        &Patch::Apply(&ta),
-    )
-    .await
-    .expect("TargetAccount");
+    let selector = json!({"matchLabels": {"crossdeploy.io/tenant": ctx.ns}});
+    ctx.apply_target_account_with(&f.role_arn(), selector, limits).await;
 }
 
 #[tokio::test]
