@@ -7,8 +7,8 @@
 //! revision from `revision::look::existence` and the ETag pin check, guide
 //! step 2 from `revision::look::instance_profile_grant` judged by
 //! `revision::check::judge`, CodeDeploy through `aws::codedeploy`, tenancy
-//! through `access::check`, and every AWS error becomes a reason and message
-//! through `status::diagnosis::diagnose`. Only the extra probes the operator
+//! through `access::check` and `access::check_revision`, and every AWS
+//! error becomes a reason and message through `status::diagnosis::diagnose`. Only the extra probes the operator
 //! has no need for (HeadBucket, GetApplication, GetDeploymentConfig) are
 //! doctor's own, and they sit in `aws::` like every other call.
 

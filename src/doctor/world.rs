@@ -274,8 +274,11 @@ fn deployment_spec(
     };
     let mut spec = match (&loaded.deployment, target) {
         (Some(d), _) => d.spec.clone(),
+        // Made of flags: it rolls back on failure, so that requireAutoRollback,
+        // a rule about a real deployment's choice, does not refuse it.
         (None, Some(t)) => serde_json::from_value(serde_json::json!({
-            "targetAccountRef": {"name": t}, "applicationName": app, "deploymentGroupName": group, "revision": {}
+            "targetAccountRef": {"name": t}, "applicationName": app, "deploymentGroupName": group, "revision": {},
+            "autoRollback": {"enabled": true, "events": ["DEPLOYMENT_FAILURE"]},
         }))?,
         (None, None) => return Ok(None),
     };
