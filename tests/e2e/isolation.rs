@@ -18,7 +18,17 @@ use crate::rbac::{assert_forbidden, client_for, token_kubeconfig};
 /// The only label names crossdeploy's metrics may carry: each takes its
 /// values from a fixed set (kinds, results, AWS operations, error classes,
 /// CodeDeploy statuses, condition types, histogram buckets).
-const METRIC_LABELS: [&str; 7] = ["kind", "result", "operation", "outcome", "status", "condition", "le"];
+// `method` is an HTTP method of the operator's Kubernetes requests.
+const METRIC_LABELS: [&str; 8] = [
+    "kind",
+    "result",
+    "operation",
+    "outcome",
+    "status",
+    "condition",
+    "le",
+    "method",
+];
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
