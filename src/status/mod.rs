@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod diagnosis;
+pub mod redact;
 
 use std::time::Duration;
 
@@ -81,6 +82,24 @@ pub enum Reason {
     BucketPolicyMissingGrant,
     RevisionSourceNotFound,
     RevisionSourceNotReady,
+    /// `approval: Manual`: the desired revision waits for
+    /// `crossdeploy.io/approve` (Argo CD: Suspended).
+    AwaitingApproval,
+    /// Blue/green: crossdeploy continued a deployment waiting in Ready.
+    DeploymentContinued,
+    /// A deployment was still active after `progressDeadlineSeconds` and
+    /// was stopped.
+    ProgressDeadlineExceeded,
+    /// `promotion`: the source has no revision that succeeded and soaked yet.
+    WaitingForPromotion,
+    PromotionSourceNotFound,
+    PromotionCycle,
+    /// `crossdeploy.io/rollback`: the last good revision is being deployed.
+    RollingBack,
+    /// The rollback deployment succeeded; the spec's revision is not deployed.
+    RolledBack,
+    /// `crossdeploy.io/rollback` with no earlier successful revision.
+    RollbackUnavailable,
 }
 
 impl Reason {
@@ -117,6 +136,15 @@ impl Reason {
             Reason::BucketPolicyMissingGrant => "BucketPolicyMissingGrant",
             Reason::RevisionSourceNotFound => "RevisionSourceNotFound",
             Reason::RevisionSourceNotReady => "RevisionSourceNotReady",
+            Reason::AwaitingApproval => "AwaitingApproval",
+            Reason::DeploymentContinued => "DeploymentContinued",
+            Reason::ProgressDeadlineExceeded => "ProgressDeadlineExceeded",
+            Reason::WaitingForPromotion => "WaitingForPromotion",
+            Reason::PromotionSourceNotFound => "PromotionSourceNotFound",
+            Reason::PromotionCycle => "PromotionCycle",
+            Reason::RollingBack => "RollingBack",
+            Reason::RolledBack => "RolledBack",
+            Reason::RollbackUnavailable => "RollbackUnavailable",
         }
     }
 }
