@@ -124,11 +124,11 @@ impl Decision {
 pub const SETTLED_RECHECK: Duration = Duration::from_secs(30 * 60);
 const MIN_POLL: Duration = Duration::from_secs(3);
 const MAX_POLL: Duration = Duration::from_secs(30);
-/// Failed instances named in a message (status keeps more).
-const TARGETS_IN_MESSAGE: usize = 3;
 /// The log tail in a message: its last lines, at most this long.
-const TAIL_LINES_IN_MESSAGE: usize = 3;
-const TAIL_CHARS_IN_MESSAGE: usize = 320;
+const TAIL_LINES_IN_MESSAGE: usize = 5;
+const TAIL_CHARS_IN_MESSAGE: usize = 600;
+/// What an Event's note keeps (status::transition_event truncates there).
+const EVENT_NOTE_LIMIT: usize = 1000;
 
 /// Poll interval for an in-flight deployment: every few seconds at first,
 /// slowing to 30 s as the deployment gets older (a fifth of its age).
@@ -464,7 +464,10 @@ fn finished(d: &DeploymentView, o: &Observed<'_>) -> Report {
             after_failure(o),
         ),
     };
-    Report::new(health, reason, message, requeue)
+    Report {
+        event_note: (reason == Reason::DeploymentFailed).then(|| failure_note(d, o)),
+        ..Report::new(health, reason, message, requeue)
+    }
 }
 
 /// Stopped by crossdeploy at the deadline: as status recorded, or (after a
@@ -501,70 +504,100 @@ fn replaced_message(d: &DeploymentView, replaced_by: &str) -> String {
 /// What failed, where, and what to do: CodeDeploy's error, its rollback,
 /// the failed instances (lifecycle event, script, diagnostics) and, with
 /// `diagnostics.logTail`, the end of the first one's log (masked before it
-/// got here). The most telling parts come first: the Event keeps 1 KB.
+/// got here).
 fn failed_message(d: &DeploymentView, o: &Observed<'_>) -> String {
-    let what = match o.want.rollback {
-        Some(r) => format!(
-            "the rollback to {} (crossdeploy.io/rollback={}) failed: ",
-            r.to_revision.key, r.token
-        ),
-        None => String::new(),
-    };
+    let tail = log_tail(o.failed_targets, TAIL_LINES_IN_MESSAGE, TAIL_CHARS_IN_MESSAGE);
     format!(
-        "{what}deployment {} failed: {}: {}{}{}. Fix the application or the revision, then deploy a new revision \
-         or set the annotation crossdeploy.io/redeploy to retry",
+        "{}deployment {} failed: {}: {}{}{}{tail}. Fix the application or the revision, then deploy a new \
+         revision or set the annotation crossdeploy.io/redeploy to retry",
+        rollback_failed(o),
         d.id,
         d.error_code.as_deref().unwrap_or("UNKNOWN"),
         d.error_message.as_deref().unwrap_or("CodeDeploy gave no message"),
         rolled_back(d, o.rollback),
-        failed_targets_summary(d, o.failed_targets),
+        failed_instances(d, o.failed_targets, true),
     )
 }
 
-/// "; failed instances (2 of 2): i-1 at ApplicationStart: scripts/start.sh:
-/// ScriptFailed: …; log tail of i-1: … | …".
-fn failed_targets_summary(d: &DeploymentView, targets: &[FailedTarget]) -> String {
+/// The failure Event's note, condensed for its 1 KB: the error code, the
+/// rollback, which instances failed where (target, lifecycle event, script,
+/// diagnostic code) and the log tail in what room is left.
+fn failure_note(d: &DeploymentView, o: &Observed<'_>) -> String {
+    let head = format!(
+        "{}deployment {} failed: {}{}{}",
+        rollback_failed(o),
+        d.id,
+        d.error_code.as_deref().unwrap_or("UNKNOWN"),
+        rolled_back(d, o.rollback),
+        failed_instances(d, o.failed_targets, false),
+    );
+    let room = EVENT_NOTE_LIMIT.saturating_sub(head.len() + 60);
+    format!("{head}{}", log_tail(o.failed_targets, TAIL_LINES_IN_MESSAGE, room))
+}
+
+fn rollback_failed(o: &Observed<'_>) -> String {
+    o.want.rollback.map_or_else(String::new, |r| {
+        format!(
+            "the rollback to {} (crossdeploy.io/rollback={}) failed: ",
+            r.to_revision.key, r.token
+        )
+    })
+}
+
+/// "; 12 instances failed (5 read into status.currentDeployment.failedTargets):
+/// i-1, i-2 at ApplicationStart: scripts/start.sh: ScriptFailed: …". Instances
+/// that failed alike are named together; `detailed` adds CodeDeploy's
+/// diagnostic message.
+fn failed_instances(d: &DeploymentView, targets: &[FailedTarget], detailed: bool) -> String {
     if targets.is_empty() {
         return String::new();
     }
     let failed = d.overview.as_ref().map_or(targets.len(), |o| {
         usize::try_from(o.failed).unwrap_or(0).max(targets.len())
     });
-    let named: Vec<String> = targets
+    let mut groups: Vec<(Vec<&str>, &FailedTarget)> = Vec::new();
+    for t in targets {
+        let alike = |g: &&mut (Vec<&str>, &FailedTarget)| {
+            (&g.1.lifecycle_event, &g.1.script_name, &g.1.error_code, &g.1.message)
+                == (&t.lifecycle_event, &t.script_name, &t.error_code, &t.message)
+        };
+        match groups.iter_mut().find(alike) {
+            Some(group) => group.0.push(&t.target_id),
+            None => groups.push((vec![&t.target_id], t)),
+        }
+    }
+    let described: Vec<String> = groups
         .iter()
-        .take(TARGETS_IN_MESSAGE)
-        .map(|t| {
-            let parts: Vec<&str> = [t.script_name.as_deref(), t.error_code.as_deref(), t.message.as_deref()]
+        .map(|(ids, t)| {
+            let what = [t.script_name.as_deref(), t.error_code.as_deref()]
                 .into_iter()
+                .chain(detailed.then_some(t.message.as_deref()))
                 .flatten()
-                .collect();
-            format!(
-                "{} at {}: {}",
-                t.target_id,
-                t.lifecycle_event.as_deref().unwrap_or("an unknown lifecycle event"),
-                parts.join(": ")
-            )
+                .collect::<Vec<_>>()
+                .join(": ");
+            let event = t.lifecycle_event.as_deref().unwrap_or("an unknown lifecycle event");
+            format!("{} at {event}: {what}", ids.join(", "))
         })
         .collect();
-    let more = failed.saturating_sub(named.len());
-    let more = if more > 0 {
-        format!("; {more} more (status.currentDeployment.failedTargets)")
+    let plural = if failed == 1 { "instance" } else { "instances" };
+    let read = if failed > targets.len() {
+        format!(" ({} read into status.currentDeployment.failedTargets)", targets.len())
     } else {
         String::new()
     };
-    let tail = targets
-        .iter()
-        .find_map(|t| t.log_tail.as_deref().map(|tail| (t, tail)))
-        .map(|(t, tail)| {
-            let (end, _) = crate::status::redact::tail(tail, TAIL_LINES_IN_MESSAGE, TAIL_CHARS_IN_MESSAGE);
-            format!("; log tail of {}: {}", t.target_id, end.replace('\n', " | "))
-        })
-        .unwrap_or_default();
-    format!(
-        "; failed instances ({} of {failed}): {}{more}{tail}",
-        named.len(),
-        named.join("; ")
-    )
+    format!("; {failed} {plural} failed{read}: {}", described.join("; "))
+}
+
+/// "; log tail of i-1: … | …": the first log tail's last lines, in `room`.
+fn log_tail(targets: &[FailedTarget], lines: usize, room: usize) -> String {
+    let Some((t, text)) = targets.iter().find_map(|t| t.log_tail.as_deref().map(|text| (t, text))) else {
+        return String::new();
+    };
+    let (end, _) = crate::status::redact::tail(text, lines, room);
+    if end.is_empty() {
+        return String::new();
+    }
+    format!("; log tail of {}: {}", t.target_id, end.replace('\n', " | "))
 }
 
 /// "; CodeDeploy rolled it back to <key> with d-RB (Succeeded)", when it did.
@@ -1461,38 +1494,53 @@ mod tests {
             error_code: Some("HEALTH_CONSTRAINTS".into()),
             error_message: Some("too many instances failed".into()),
             overview: Some(DeploymentOverview {
-                failed: 5,
+                failed: 7,
                 ..Default::default()
             }),
             ..dep("d-F", "Failed")
         };
-        let target = |id: &str, tail: Option<&str>| FailedTarget {
+        let target = |id: &str, event: &str, tail: Option<&str>| FailedTarget {
             target_id: id.into(),
-            lifecycle_event: Some("ApplicationStart".into()),
+            lifecycle_event: Some(event.into()),
             script_name: Some("scripts/start.sh".into()),
             error_code: Some("ScriptFailed".into()),
             message: Some("exit code 1".into()),
             log_tail: tail.map(str::to_string),
         };
+        let long_line = "x".repeat(2000);
+        let tail = format!("{long_line}\none\ntwo\npassword=****\nlast line");
         let targets = [
-            target("i-1", Some("one\ntwo\npassword=****\nlast line")),
-            target("i-2", None),
-            target("i-3", None),
-            target("i-4", None),
+            target("i-1", "ApplicationStart", Some(&tail)),
+            target("i-2", "ApplicationStart", None),
+            target("i-3", "ValidateService", None),
         ];
         let mut o = observed(Some(&failed), None);
         o.failed_targets = &targets;
-        let msg = decide(&o).report.message;
+        let report = decide(&o).report;
+        let msg = &report.message;
         for expected in [
-            "failed instances (3 of 5): i-1 at ApplicationStart: scripts/start.sh: ScriptFailed: exit code 1; i-2",
-            "; 2 more (status.currentDeployment.failedTargets)",
-            "log tail of i-1: two | password=**** | last line",
+            "7 instances failed (3 read into status.currentDeployment.failedTargets): i-1, i-2 at ApplicationStart: \
+             scripts/start.sh: ScriptFailed: exit code 1; i-3 at ValidateService",
+            "log tail of i-1: one | two | password=**** | last line",
+            "too many instances failed",
         ] {
             assert!(msg.contains(expected), "{expected:?} missing from {msg}");
         }
-        assert!(!msg.contains("i-4") && !msg.contains("one |"), "{msg}");
+        assert!(!msg.contains("xxx"), "the tail keeps whole last lines: {msg}");
         let advice = msg.find("Fix the application").unwrap();
         assert!(msg.find("log tail").unwrap() < advice, "diagnostics come first: {msg}");
+        // The Event: condensed to fit its 1 KB with the tail.
+        let note = report.event_note.as_deref().expect("a condensed Event note");
+        assert!(note.len() <= EVENT_NOTE_LIMIT, "{}", note.len());
+        for expected in [
+            "deployment d-F failed: HEALTH_CONSTRAINTS",
+            "i-1, i-2 at ApplicationStart: scripts/start.sh: ScriptFailed; i-3 at ValidateService",
+            "log tail of i-1: ",
+            "password=**** | last line",
+        ] {
+            assert!(note.contains(expected), "{expected:?} missing from {note}");
+        }
+        assert!(!note.contains("exit code 1"), "{note}");
     }
 
     #[test]

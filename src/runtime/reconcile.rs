@@ -103,7 +103,12 @@ pub async fn conclude<K: Reconciled>(
         obj.meta().uid.as_deref().unwrap_or_default(),
         Some(report.health.condition()),
     );
-    if let Some(ev) = status::transition_event(previous.conditions(), next.conditions(), action) {
+    if let Some(ev) = status::transition_event(
+        previous.conditions(),
+        next.conditions(),
+        action,
+        report.event_note.as_deref(),
+    ) {
         ctx.publish(obj, &ev).await;
     }
     if &next != previous {
