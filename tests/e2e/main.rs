@@ -14,6 +14,7 @@ mod harness;
 mod leader;
 mod observability;
 mod packaging;
+mod progressive;
 mod rbac;
 mod real_clients;
 mod revision_source;
