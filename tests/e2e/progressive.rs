@@ -799,3 +799,48 @@ async fn promotion_chain_with_soak_never_promotes_a_failed_or_running_revision()
     assert_eq!(counts, [("dev", 3), ("staging", 2), ("prod", 2)]);
     assert_eq!(total, 7);
 }
+
+/// examples/04 is accepted as written (dry run; its namespaced objects in
+/// this test's namespace).
+#[tokio::test]
+async fn the_staging_to_production_example_is_accepted() {
+    let ctx = TestCtx::new("example04").await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/04-staging-to-production.yaml"
+    ))
+    .expect("example readable");
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let mut kinds = Vec::new();
+    for doc in text.split("\n---\n") {
+        let mut value: Value = serde_norway::from_str(doc).expect("example parses");
+        let kind = value["kind"].as_str().unwrap_or_default().to_string();
+        if kind != "TargetAccount" {
+            value["metadata"]["namespace"] = json!(ctx.ns);
+        }
+        let resource =
+            kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("crossdeploy.io", "v1alpha1", &kind));
+        let api: kube::Api<kube::api::DynamicObject> = if kind == "TargetAccount" {
+            kube::Api::all_with(ctx.client.clone(), &resource)
+        } else {
+            kube::Api::namespaced_with(ctx.client.clone(), &ctx.ns, &resource)
+        };
+        let obj: kube::api::DynamicObject = serde_json::from_value(value).expect("an object");
+        api.create(&dry_run, &obj)
+            .await
+            .unwrap_or_else(|e| panic!("examples/04 {kind} refused: {e}"));
+        kinds.push(kind);
+    }
+    assert_eq!(
+        kinds,
+        [
+            "TargetAccount",
+            "RevisionSource",
+            "CrossAccountDeployment",
+            "CrossAccountDeployment"
+        ]
+    );
+}
