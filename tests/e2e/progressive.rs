@@ -233,8 +233,8 @@ async fn approval_is_bound_to_the_revision_digest() {
 
 #[tokio::test]
 async fn blue_green_continues_by_annotation_and_by_timer() {
-    let mut ctx = TestCtx::new("bluegreen").await;
-    let (by_hand, by_timer) = ("xd-bluegreen-hand", "xd-bluegreen-timer");
+    let mut ctx = TestCtx::new("bg-continue").await;
+    let (by_hand, by_timer) = ("xd-bg-continue-hand", "xd-bg-continue-timer");
     ctx.create_blue_green_group(by_hand).await;
     ctx.create_blue_green_group(by_timer).await;
     ctx.start_operator(&[]).await;
@@ -387,7 +387,7 @@ async fn progress_deadline_stops_with_rollback() {
 
 #[tokio::test]
 async fn rollback_annotation_deploys_the_last_good_revision_once_per_token() {
-    let mut ctx = TestCtx::new("rollback").await;
+    let mut ctx = TestCtx::new("rollback-token").await;
     ctx.start_operator(&[]).await;
     ctx.apply_deployment("web", ctx.spec(V1)).await;
     let good = ctx.wait_deployed("web", V1).await;
