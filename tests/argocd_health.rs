@@ -273,6 +273,19 @@ fn operator_conditions_map_to_argo_health() {
         ),
         (Health::Stalled, Reason::DeploymentFailed, false, "Degraded"),
         (Health::Stalled, Reason::AssumeRoleDenied, true, "Degraded"),
+        // Progressive delivery (issue 13): waiting for a person is
+        // Suspended; what progresses by itself is Progressing; what needs a
+        // human to change the spec is Degraded.
+        (Health::Progressing, Reason::AwaitingApproval, false, "Suspended"),
+        (Health::Progressing, Reason::AwaitingApproval, true, "Suspended"),
+        (Health::Progressing, Reason::DeploymentContinued, false, "Progressing"),
+        (Health::Progressing, Reason::WaitingForPromotion, false, "Progressing"),
+        (Health::Progressing, Reason::RollingBack, false, "Progressing"),
+        (Health::Stalled, Reason::RolledBack, false, "Degraded"),
+        (Health::Stalled, Reason::ProgressDeadlineExceeded, false, "Degraded"),
+        (Health::Stalled, Reason::PromotionCycle, false, "Degraded"),
+        (Health::Stalled, Reason::PromotionSourceNotFound, false, "Degraded"),
+        (Health::Stalled, Reason::RollbackUnavailable, false, "Degraded"),
         (Health::Suspended, Reason::Suspended, true, "Suspended"),
         // A deployment started before suspend is still tracked to its end.
         (Health::Progressing, Reason::DeploymentInProgress, true, "Progressing"),

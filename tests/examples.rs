@@ -114,7 +114,7 @@ fn the_example_target_account_admits_the_example_deployments() {
 
 /// An inline revision must be one the TargetAccount lets its tenants use.
 fn assert_allowed_revision(target: &TargetAccountSpec, spec: &CrossAccountDeploymentSpec) {
-    if let Some(s3) = &spec.revision.s3 {
+    if let Some(s3) = spec.revision.as_ref().and_then(|r| r.s3.as_ref()) {
         let location = crossdeploy::access::S3Location::Object {
             bucket: &s3.bucket,
             key: &s3.key,

@@ -30,6 +30,8 @@ use super::{RevisionCheck, TargetAccountRef, rules};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.revision) != has(self.promotion)").message("exactly one of revision and promotion must be set"))]
+#[x_kube(validation = Rule::new("!has(self.blueGreen) || !has(self.blueGreen.continueAfter) || !has(self.progressDeadlineSeconds) || duration(self.blueGreen.continueAfter).getSeconds() < self.progressDeadlineSeconds").message("blueGreen.continueAfter must be shorter than progressDeadlineSeconds: the deadline counts the time a deployment waits in Ready"))]
 pub struct CrossAccountDeploymentSpec {
     /// The TargetAccount (cluster-scoped) whose role is assumed to deploy.
     pub target_account_ref: TargetAccountRef,
@@ -60,8 +62,10 @@ pub struct CrossAccountDeploymentSpec {
     #[schemars(length(max = 100))]
     pub deployment_config_name: Option<String>,
 
-    /// Which revision to deploy (guide step 4).
-    pub revision: RevisionSpec,
+    /// Which revision to deploy (guide step 4). Exactly one of `revision`
+    /// and `promotion` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<RevisionSpec>,
 
     /// Free text added to the CodeDeploy deployment's description (crossdeploy
     /// appends its own marker `[crossdeploy:...]`, which the text must not
@@ -100,6 +104,60 @@ pub struct CrossAccountDeploymentSpec {
     /// Stop starting new deployments; an in-flight one is still tracked.
     #[serde(default)]
     pub suspend: bool,
+
+    /// Deploy what another CrossAccountDeployment of this namespace deployed
+    /// successfully (typically staging, in another account), instead of
+    /// `revision`: exactly the S3 object (bucket, key, version, ETag) of its
+    /// current deployment once that has Succeeded and stayed Succeeded for
+    /// `soakTime`. Never a failed, running or newer-but-unfinished one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+
+    /// `Automatic` (default): each new desired revision is deployed at once.
+    /// `Manual`: it waits (reason `AwaitingApproval`) until the annotation
+    /// `crossdeploy.io/approve` carries the digest in
+    /// `status.approval.pendingDigest`, so an approval never releases a later
+    /// revision. A rollback (`crossdeploy.io/rollback`) needs no approval.
+    #[serde(default)]
+    pub approval: Approval,
+
+    /// Blue/green deployments: when to continue one that waits in
+    /// CodeDeploy's `Ready` state (replacement instances up, traffic not
+    /// rerouted). Without it only the annotation `crossdeploy.io/continue`,
+    /// set to the deployment id, continues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
+
+    /// A deployment of this object still active this many seconds after it
+    /// was created (time waiting in `Ready` included) is stopped, with
+    /// CodeDeploy's rollback when `autoRollback.enabled`, and the object is
+    /// Stalled with reason `ProgressDeadlineExceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 604800))]
+    pub progress_deadline_seconds: Option<i64>,
+
+    /// What status and the failure Event show about a failed deployment's
+    /// instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+
+    /// CodeDeploy's `overrideAlarmConfiguration`: the CloudWatch alarms of
+    /// this deployment instead of the group's (e.g. to turn alarm polling
+    /// off for a deployment of a revision known to work). CodeDeploy then
+    /// also requires `codedeploy:UpdateDeploymentGroup` on the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_alarm_configuration: Option<AlarmConfiguration>,
+
+    /// CodeDeploy's `updateOutdatedInstancesOnly`: deploy only to the
+    /// instances that do not run the group's last deployed revision.
+    #[serde(default)]
+    pub update_outdated_instances_only: bool,
+
+    /// CodeDeploy's `targetInstances`: the instances of a blue/green
+    /// deployment's replacement environment, by EC2 tag filters or Auto
+    /// Scaling groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_instances: Option<TargetInstances>,
 }
 
 /// Where the revision comes from: exactly one of `s3` or `sourceRef`.
@@ -329,6 +387,18 @@ pub struct CrossAccountDeploymentStatus {
     /// The most recent finished deployments, newest first (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+    /// With `approval: Manual`: what waits for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalStatus>,
+    /// With `promotion`: the source object and deployment the desired
+    /// revision was promoted from, and a newer one that is soaking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<PromotionStatus>,
+    /// The last rollback requested with the annotation
+    /// `crossdeploy.io/rollback`: of what, to what, and whether it is still
+    /// what this object deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackStatus>,
 }
 
 super::has_conditions!(CrossAccountDeploymentStatus);
@@ -509,6 +579,18 @@ pub struct DeploymentRecord {
     /// A later deployment that replaced this one in the group (drift check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// Blue/green: when crossdeploy first saw this deployment wait in
+    /// `Ready` (`blueGreen.continueAfter` counts from then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_time: Option<Time>,
+    /// crossdeploy stopped this deployment because it was still active
+    /// after `progressDeadlineSeconds`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub progress_deadline_exceeded: bool,
+    /// When it failed: its failed instances (at most 5), each with the
+    /// lifecycle event that failed and CodeDeploy's diagnostics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_targets: Vec<FailedTarget>,
 }
 
 /// Instance counts of a deployment.
@@ -534,4 +616,282 @@ pub struct HistoryEntry {
     pub revision_version_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complete_time: Option<Time>,
+    /// The rest of the revision, so that a rollback can deploy it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_e_tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_bundle_type: Option<String>,
+}
+
+/// Where a promoted CrossAccountDeployment takes its revision from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    /// The CrossAccountDeployment in this namespace whose succeeded revision
+    /// is deployed. Chains (dev → staging → prod) work; a cycle is refused
+    /// (reason `PromotionCycle`).
+    pub from: PromotionSourceRef,
+    /// How long the revision must have stayed Succeeded there before it is
+    /// promoted, counted from that deployment's completion: a duration of
+    /// hours, minutes and seconds such as `30m`, `1h30m` or `90s` (default:
+    /// no soak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]{1,7}[hms])+$')").message("soakTime must be a duration of whole hours, minutes and seconds, such as 30m, 1h30m or 90s"))]
+    #[schemars(length(max = 32))]
+    pub soak_time: Option<String>,
+}
+
+/// Reference to another CrossAccountDeployment in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct PromotionSourceRef {
+    /// Name of the CrossAccountDeployment promoted from.
+    #[x_kube(validation = Rule::new("self.size() > 0 && self.size() <= 253").message("promotion.from.name must be a non-empty object name"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
+}
+
+/// Whether a new desired revision needs a person's approval.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Approval {
+    /// Deploy each new desired revision at once.
+    #[default]
+    Automatic,
+    /// Wait until `crossdeploy.io/approve` carries the desired digest.
+    Manual,
+}
+
+/// Blue/green settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreen {
+    /// Continue a deployment this long after crossdeploy first saw it wait
+    /// in `Ready` (a duration such as `10m`, `1h` or `30s`; `0s` continues
+    /// at once). Without it only `crossdeploy.io/continue` continues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]{1,7}[hms])+$')").message("continueAfter must be a duration of whole hours, minutes and seconds, such as 10m, 1h or 30s"))]
+    #[schemars(length(max = 32))]
+    pub continue_after: Option<String>,
+}
+
+/// What is reported about a failed deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnostics {
+    /// Also show the end of each failed instance's lifecycle-event log (the
+    /// script output CodeDeploy keeps, at most 4 KB), truncated, with
+    /// secret-looking strings (AWS keys, `password=`, tokens, private keys)
+    /// masked. Off by default: scripts print what they print.
+    #[serde(default)]
+    pub log_tail: bool,
+}
+
+/// CodeDeploy's AlarmConfiguration for one deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmConfiguration {
+    /// Whether CodeDeploy watches the alarms during this deployment; `false`
+    /// turns alarm polling off.
+    pub enabled: bool,
+    /// Continue the deployment when the alarms' states cannot be read from
+    /// CloudWatch.
+    #[serde(default)]
+    pub ignore_poll_alarm_failure: bool,
+    /// The CloudWatch alarms (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub alarms: Vec<Alarm>,
+}
+
+/// A CloudWatch alarm.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct Alarm {
+    /// The alarm's name.
+    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 255").message("alarm name must be 1 to 255 characters"))]
+    #[schemars(length(max = 255))]
+    pub name: String,
+}
+
+/// CodeDeploy's TargetInstances.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.tagFilters) && size(self.tagFilters) > 0) || (has(self.autoScalingGroups) && size(self.autoScalingGroups) > 0)").message("targetInstances needs tagFilters or autoScalingGroups"))]
+pub struct TargetInstances {
+    /// EC2 tag filters selecting the instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub tag_filters: Vec<Ec2TagFilter>,
+    /// Names of Auto Scaling groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 255)))]
+    pub auto_scaling_groups: Vec<String>,
+}
+
+/// An EC2 tag filter.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.key) || has(self.value)").message("a tag filter needs a key or a value"))]
+pub struct Ec2TagFilter {
+    /// The tag key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub key: Option<String>,
+    /// The tag value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub value: Option<String>,
+    /// `KEY_ONLY`, `VALUE_ONLY` or `KEY_AND_VALUE`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<TagFilterType>,
+}
+
+/// How an EC2 tag filter matches.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[allow(clippy::enum_variant_names)]
+pub enum TagFilterType {
+    #[serde(rename = "KEY_ONLY")]
+    KeyOnly,
+    #[serde(rename = "VALUE_ONLY")]
+    ValueOnly,
+    #[serde(rename = "KEY_AND_VALUE")]
+    KeyAndValue,
+}
+
+impl TagFilterType {
+    pub fn as_aws_str(self) -> &'static str {
+        match self {
+            Self::KeyOnly => "KEY_ONLY",
+            Self::ValueOnly => "VALUE_ONLY",
+            Self::KeyAndValue => "KEY_AND_VALUE",
+        }
+    }
+}
+
+/// A duration as `soakTime` and `continueAfter` spell it (`1h30m`, `90s`):
+/// whole hours, minutes and seconds. None when it is not one.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total: u64 = 0;
+    let mut number: Option<u64> = None;
+    for c in s.chars() {
+        if let Some(d) = c.to_digit(10) {
+            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(u64::from(d))?);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        total = total.checked_add(number.take()?.checked_mul(unit)?)?;
+    }
+    (number.is_none() && !s.is_empty()).then_some(std::time::Duration::from_secs(total))
+}
+
+/// What waits for approval (`approval: Manual`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalStatus {
+    /// The digest of the desired revision and settings that waits: set the
+    /// annotation `crossdeploy.io/approve` to exactly this value to deploy
+    /// it. Absent when nothing waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_digest: Option<String>,
+}
+
+/// Where the desired revision of a promoted object comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionStatus {
+    /// The CrossAccountDeployment promoted from.
+    pub from: String,
+    /// Its deployment whose revision this object deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    /// When that deployment succeeded there (the soak counts from then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded_time: Option<Time>,
+    /// The promoted revision, exactly as it succeeded there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<ResolvedRevision>,
+    /// A newer deployment that succeeded there and is soaking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soaking_deployment_id: Option<String>,
+    /// When the soaking revision may be promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_until: Option<Time>,
+}
+
+/// A rollback requested with `crossdeploy.io/rollback`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStatus {
+    /// The annotation's value it was made for: each new value rolls back once.
+    pub token: String,
+    /// When crossdeploy first saw the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_time: Option<Time>,
+    /// True while the rollback is what this object deploys: until the spec's
+    /// revision or deployment settings change, or `crossdeploy.io/redeploy`
+    /// does.
+    pub active: bool,
+    /// The revision rolled back from (what the spec asks for).
+    pub from_revision: ResolvedRevision,
+    /// The digest of the spec's deployment rolled back from.
+    pub from_digest: String,
+    /// The last good revision the rollback deploys.
+    pub to_revision: ResolvedRevision,
+    /// The digest the rollback deployment's marker carries.
+    pub digest: String,
+}
+
+/// A failed instance of a failed deployment, as CodeDeploy reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedTarget {
+    /// The target (the EC2 or on-premises instance id).
+    pub target_id: String,
+    /// The lifecycle event that failed, e.g. `ApplicationStart`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_event: Option<String>,
+    /// The AppSpec hook script that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_name: Option<String>,
+    /// CodeDeploy's diagnostic error code, e.g. `ScriptFailed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// CodeDeploy's diagnostic message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// With `diagnostics.logTail`: the end of the script's log, truncated,
+    /// secret-looking strings masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_admission_accepts_them() {
+        for (text, secs) in [
+            ("0s", 0),
+            ("90s", 90),
+            ("10m", 600),
+            ("1h30m", 5400),
+            ("2h", 7200),
+            ("1m1s", 61),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Some(std::time::Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for bad in ["", "10", "m", "1.5h", "-1s", "1d", "1h 2m"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 }

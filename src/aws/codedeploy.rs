@@ -2,8 +2,10 @@
 
 use aws_sdk_codedeploy::config::retry::RetryConfig;
 use aws_sdk_codedeploy::types::{
-    AutoRollbackConfiguration, AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo,
-    DeploymentStatus as AwsStatus, FileExistsBehavior, RevisionLocation, RevisionLocationType, S3Location, TimeRange,
+    Alarm, AlarmConfiguration as AwsAlarmConfiguration, AutoRollbackConfiguration,
+    AutoRollbackEvent as AwsRollbackEvent, BundleType, DeploymentInfo, DeploymentStatus as AwsStatus, DeploymentTarget,
+    DeploymentWaitType, Ec2TagFilter, Ec2TagFilterType, FileExistsBehavior, LifecycleEventStatus, RevisionLocation,
+    RevisionLocationType, S3Location, TargetFilterName, TargetInstances as AwsTargetInstances, TimeRange,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -13,7 +15,7 @@ use super::{AwsError, Classify};
 
 /// CodeDeploy in one account and region, behind its rate limit.
 pub type Client = Gated<aws_sdk_codedeploy::Client>;
-use crate::api::{DeploymentOverview, DeploymentStatus, ResolvedRevision};
+use crate::api::{AlarmConfiguration, DeploymentOverview, DeploymentStatus, ResolvedRevision, TargetInstances};
 
 /// CodeDeploy statuses in which a deployment still occupies its group.
 pub const ACTIVE_STATUSES: [DeploymentStatus; 5] = [
@@ -300,6 +302,9 @@ pub struct CreateRequest<'a> {
     pub auto_rollback: Option<(bool, Vec<&'static str>)>,
     pub file_exists_behavior: Option<&'static str>,
     pub ignore_application_stop_failures: bool,
+    pub override_alarm_configuration: Option<&'a AlarmConfiguration>,
+    pub update_outdated_instances_only: bool,
+    pub target_instances: Option<&'a TargetInstances>,
 }
 
 /// Starts a deployment and returns its id.
@@ -334,6 +339,9 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
         .set_auto_rollback_configuration(rollback)
         .set_file_exists_behavior(req.file_exists_behavior.map(FileExistsBehavior::from))
         .ignore_application_stop_failures(req.ignore_application_stop_failures)
+        .set_override_alarm_configuration(req.override_alarm_configuration.map(alarm_configuration))
+        .set_update_outdated_instances_only(req.update_outdated_instances_only.then_some(true))
+        .set_target_instances(req.target_instances.map(target_instances))
         // Not idempotent: a retried request after a timeout could start a
         // second deployment. The marker search is the only retry path.
         .customize()
@@ -347,6 +355,33 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
         code: "EmptyResponse".into(),
         message: "CreateDeployment returned no deployment id".into(),
     })
+}
+
+fn alarm_configuration(a: &AlarmConfiguration) -> AwsAlarmConfiguration {
+    AwsAlarmConfiguration::builder()
+        .enabled(a.enabled)
+        .ignore_poll_alarm_failure(a.ignore_poll_alarm_failure)
+        .set_alarms(Some(
+            a.alarms
+                .iter()
+                .map(|alarm| Alarm::builder().name(&alarm.name).build())
+                .collect(),
+        ))
+        .build()
+}
+
+fn target_instances(t: &TargetInstances) -> AwsTargetInstances {
+    let filters = t.tag_filters.iter().map(|f| {
+        Ec2TagFilter::builder()
+            .set_key(f.key.clone())
+            .set_value(f.value.clone())
+            .set_type(f.type_.map(|t| Ec2TagFilterType::from(t.as_aws_str())))
+            .build()
+    });
+    AwsTargetInstances::builder()
+        .set_tag_filters((!t.tag_filters.is_empty()).then(|| filters.collect()))
+        .set_auto_scaling_groups((!t.auto_scaling_groups.is_empty()).then(|| t.auto_scaling_groups.clone()))
+        .build()
 }
 
 /// Stops a deployment; CodeDeploy rolls back when `auto_rollback` is set.
@@ -365,4 +400,113 @@ pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Resu
         Err(e) if e.code == "DeploymentAlreadyCompletedException" => Ok(()),
         other => other,
     }
+}
+
+/// Continues a blue/green deployment waiting in Ready (READY_WAIT: reroute
+/// traffic now). One that is no longer Ready (continued or stopped in the
+/// meantime, or finished) is left to the next poll.
+pub async fn continue_deployment(cd: &Client, id: &str) -> Result<(), AwsError> {
+    cd.ready("codedeploy:ContinueDeployment").await;
+    let result = cd
+        .continue_deployment()
+        .deployment_id(id)
+        .deployment_wait_type(DeploymentWaitType::ReadyWait)
+        .send()
+        .await
+        .map(|_| ())
+        .classify("codedeploy:ContinueDeployment");
+    match result {
+        Err(e)
+            if e.code == "DeploymentAlreadyCompletedException" || e.code == "DeploymentIsNotInReadyStateException" =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// BatchGetDeploymentTargets accepts at most this many ids per call.
+const BATCH_GET_TARGETS_LIMIT: usize = 25;
+
+/// A failed instance of a deployment and what CodeDeploy says about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailedTargetView {
+    pub target_id: String,
+    /// The first lifecycle event that failed, with its diagnostics.
+    pub lifecycle_event: Option<String>,
+    pub script_name: Option<String>,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+    /// As CodeDeploy returns it: unmasked. Callers mask it before use.
+    pub log_tail: Option<String>,
+}
+
+impl From<&DeploymentTarget> for FailedTargetView {
+    fn from(t: &DeploymentTarget) -> Self {
+        let Some(instance) = t.instance_target() else {
+            return Self::default();
+        };
+        let failed = instance
+            .lifecycle_events()
+            .iter()
+            .find(|e| e.status() == Some(&LifecycleEventStatus::Failed));
+        let diagnostics = failed.and_then(|e| e.diagnostics());
+        Self {
+            target_id: instance.target_id().unwrap_or_default().to_string(),
+            lifecycle_event: failed.and_then(|e| e.lifecycle_event_name()).map(str::to_string),
+            script_name: diagnostics
+                .and_then(|d| d.script_name())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            error_code: diagnostics.and_then(|d| d.error_code()).map(|c| c.as_str().to_string()),
+            message: diagnostics.and_then(|d| d.message()).map(str::to_string),
+            log_tail: diagnostics
+                .and_then(|d| d.log_tail())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        }
+    }
+}
+
+/// The failed instance targets of a deployment, at most `limit` of them:
+/// ListDeploymentTargets filtered to `Failed` (paged only until `limit` ids
+/// are known), then BatchGetDeploymentTargets (25 ids per call).
+pub async fn failed_targets(cd: &Client, id: &str, limit: usize) -> Result<Vec<FailedTargetView>, AwsError> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut next: Option<String> = None;
+    while ids.len() < limit {
+        cd.ready("codedeploy:ListDeploymentTargets").await;
+        let out = cd
+            .list_deployment_targets()
+            .deployment_id(id)
+            .target_filters(TargetFilterName::TargetStatus, vec!["Failed".to_string()])
+            .set_next_token(next.take())
+            .send()
+            .await
+            .classify("codedeploy:ListDeploymentTargets")?;
+        ids.extend(out.target_ids().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    ids.truncate(limit);
+    let mut targets = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH_GET_TARGETS_LIMIT) {
+        cd.ready("codedeploy:BatchGetDeploymentTargets").await;
+        let out = cd
+            .batch_get_deployment_targets()
+            .deployment_id(id)
+            .set_target_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .classify("codedeploy:BatchGetDeploymentTargets")?;
+        targets.extend(
+            out.deployment_targets()
+                .iter()
+                .map(FailedTargetView::from)
+                .filter(|t| !t.target_id.is_empty()),
+        );
+    }
+    Ok(targets)
 }

@@ -107,7 +107,7 @@ pub async fn load(args: &TargetArgs) -> anyhow::Result<Loaded> {
             .get_opt(name)
             .await?
             .with_context(|| format!("CrossAccountDeployment {ns}/{name} does not exist"))?;
-        if let Some(source) = &obj.spec.revision.source_ref {
+        if let Some(source) = obj.spec.revision.as_ref().and_then(|r| r.source_ref.as_ref()) {
             let sources: Api<RevisionSource> = Api::namespaced(client.clone(), ns);
             loaded.source_revision = sources
                 .get_opt(&source.name)

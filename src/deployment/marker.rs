@@ -6,11 +6,23 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::{CrossAccountDeploymentSpec, S3Revision};
+use crate::api::{AlarmConfiguration, CrossAccountDeploymentSpec, S3Revision, TargetInstances};
 
 /// Annotation whose value is part of the digest: changing it redeploys the
 /// same revision (e.g. after a failed deployment was fixed outside the spec).
 pub const REDEPLOY_ANNOTATION: &str = "crossdeploy.io/redeploy";
+
+/// Annotation whose value (a token) rolls back to the last good revision,
+/// once per token; the token is part of the rollback deployment's digest.
+pub const ROLLBACK_ANNOTATION: &str = "crossdeploy.io/rollback";
+
+/// Annotation carrying the desired digest a person approved
+/// (`approval: Manual`).
+pub const APPROVE_ANNOTATION: &str = "crossdeploy.io/approve";
+
+/// Annotation carrying the id of a blue/green deployment waiting in Ready
+/// that a person wants continued.
+pub const CONTINUE_ANNOTATION: &str = "crossdeploy.io/continue";
 
 /// The settings that make two deployments "the same" — version 1 of the
 /// digest input. The free-text description is deliberately excluded:
@@ -28,11 +40,26 @@ struct DigestInput<'a> {
     ignore_application_stop_failures: bool,
     auto_rollback: Option<(bool, Vec<&'static str>)>,
     redeploy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    override_alarm_configuration: Option<&'a AlarmConfiguration>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    update_outdated_instances_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_instances: Option<&'a TargetInstances>,
+    /// The `crossdeploy.io/rollback` token of a rollback deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback: Option<&'a str>,
 }
 
 /// Digest of the desired deployment (hex, 16 characters: 64 bits is plenty to
-/// tell one object's revisions apart, and keeps descriptions short).
-pub fn desired_digest(spec: &CrossAccountDeploymentSpec, s3: &S3Revision, redeploy: Option<&str>) -> String {
+/// tell one object's revisions apart, and keeps descriptions short). A
+/// rollback's deployment carries its token too, so each token deploys once.
+pub fn desired_digest(
+    spec: &CrossAccountDeploymentSpec,
+    s3: &S3Revision,
+    redeploy: Option<&str>,
+    rollback: Option<&str>,
+) -> String {
     let input = DigestInput {
         revision: s3,
         bundle_type: s3.effective_bundle_type().map(|b| b.as_aws_str()),
@@ -46,6 +73,10 @@ pub fn desired_digest(spec: &CrossAccountDeploymentSpec, s3: &S3Revision, redepl
             .as_ref()
             .map(|r| (r.enabled, r.events.iter().map(|e| e.as_aws_str()).collect())),
         redeploy,
+        override_alarm_configuration: spec.override_alarm_configuration.as_ref(),
+        update_outdated_instances_only: spec.update_outdated_instances_only,
+        target_instances: spec.target_instances.as_ref(),
+        rollback,
     };
     short_hash(&serde_json::to_vec(&input).unwrap_or_default())
 }
@@ -119,7 +150,7 @@ mod tests {
             application_name: "webapp".into(),
             deployment_group_name: "webapp-prod".into(),
             deployment_config_name: None,
-            revision: RevisionSpec {
+            revision: Some(RevisionSpec {
                 s3: Some(S3Revision {
                     bucket: "b".into(),
                     key: key.into(),
@@ -128,7 +159,7 @@ mod tests {
                     bundle_type: None,
                 }),
                 source_ref: None,
-            },
+            }),
             description: None,
             auto_rollback: None,
             file_exists_behavior: None,
@@ -136,11 +167,19 @@ mod tests {
             on_active_deployment: OnActiveDeployment::Wait,
             deletion_policy: DeletionPolicy::Orphan,
             suspend: false,
+            promotion: None,
+            approval: Approval::Automatic,
+            blue_green: None,
+            progress_deadline_seconds: None,
+            diagnostics: None,
+            override_alarm_configuration: None,
+            update_outdated_instances_only: false,
+            target_instances: None,
         }
     }
 
     fn digest(s: &CrossAccountDeploymentSpec, redeploy: Option<&str>) -> String {
-        desired_digest(s, s.revision.s3.as_ref().unwrap(), redeploy)
+        desired_digest(s, s.revision.as_ref().unwrap().s3.as_ref().unwrap(), redeploy, None)
     }
 
     #[test]
@@ -158,6 +197,40 @@ mod tests {
         overwrite.file_exists_behavior = Some(FileExistsBehavior::Overwrite);
         assert_ne!(digest(&a, None), digest(&overwrite, None));
         assert_ne!(digest(&a, None), digest(&a, Some("1")));
+        // Settings that only steer the lifecycle never redeploy.
+        let mut gated = a.clone();
+        gated.approval = Approval::Manual;
+        gated.progress_deadline_seconds = Some(600);
+        gated.blue_green = Some(BlueGreen {
+            continue_after: Some("10m".into()),
+        });
+        gated.diagnostics = Some(Diagnostics { log_tail: true });
+        assert_eq!(digest(&a, None), digest(&gated, None));
+        // CreateDeployment options change what is deployed.
+        let mut outdated = a.clone();
+        outdated.update_outdated_instances_only = true;
+        let mut alarms = a.clone();
+        alarms.override_alarm_configuration = Some(AlarmConfiguration {
+            enabled: false,
+            ignore_poll_alarm_failure: false,
+            alarms: vec![],
+        });
+        let mut targets = a.clone();
+        targets.target_instances = Some(TargetInstances {
+            tag_filters: vec![],
+            auto_scaling_groups: vec!["asg".into()],
+        });
+        for changed in [&outdated, &alarms, &targets] {
+            assert_ne!(digest(&a, None), digest(changed, None));
+        }
+        let s3 = a.revision.as_ref().unwrap().s3.as_ref().unwrap();
+        let rollback = desired_digest(&a, s3, None, Some("t1"));
+        assert_ne!(rollback, digest(&a, None));
+        assert_ne!(
+            rollback,
+            desired_digest(&a, s3, None, Some("t2")),
+            "each token deploys once"
+        );
     }
 
     #[test]

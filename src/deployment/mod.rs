@@ -15,14 +15,15 @@ mod record;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, Predicate, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::api::{CrossAccountDeployment, RevisionSource, TargetAccount};
-use crate::runtime::triggers::hash_of;
+use crate::runtime::triggers::{changed_or_deleted, hash_of};
 use crate::runtime::{Context, controller, scoped_api};
 
-pub use marker::{Owner, REDEPLOY_ANNOTATION};
+pub use marker::{APPROVE_ANNOTATION, CONTINUE_ANNOTATION, Owner, REDEPLOY_ANNOTATION, ROLLBACK_ANNOTATION};
 pub use reconcile::FINALIZER;
 
 /// Runs the CrossAccountDeployment controller until shutdown.
@@ -30,6 +31,7 @@ pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let watch_ns = ctx.settings.watch_namespace.as_deref();
     let deployments: Api<CrossAccountDeployment> = scoped_api(&client, watch_ns);
+    let promotion_sources = deployments.clone();
 
     // Finalizer and annotation (redeploy) changes count besides the spec.
     let (store, trigger) = controller::primary(
@@ -67,16 +69,36 @@ pub async fn run(ctx: Arc<Context>) {
         // that reference it: continuous delivery without re-listing.
         .watches_stream(
             ctx.feeds.sources.changes(source_key),
-            controller::dependents(store, |d: &CrossAccountDeployment, rs: &RevisionSource| {
+            controller::dependents(store.clone(), |d: &CrossAccountDeployment, rs: &RevisionSource| {
                 d.namespace() == rs.namespace()
                     && d.spec
                         .revision
-                        .source_ref
                         .as_ref()
+                        .and_then(|r| r.source_ref.as_ref())
                         .is_some_and(|r| r.name == rs.name_any())
             }),
         );
+    let deployments = watch_promotion_sources(deployments, store, promotion_sources);
     controller::drive(deployments, reconcile::reconcile, ctx).await;
+}
+
+/// A promotion source's deployment outcome (and its own promotion settings,
+/// for cycles) re-evaluates the objects promoted from it.
+fn watch_promotion_sources(
+    controller: Controller<CrossAccountDeployment>,
+    store: Store<CrossAccountDeployment>,
+    deployments: Api<CrossAccountDeployment>,
+) -> Controller<CrossAccountDeployment> {
+    controller.watches_stream(
+        promotion_source_changes(deployments),
+        controller::dependents(store, |d: &CrossAccountDeployment, from: &CrossAccountDeployment| {
+            d.namespace() == from.namespace()
+                && d.spec
+                    .promotion
+                    .as_ref()
+                    .is_some_and(|p| p.from.name == from.name_any())
+        }),
+    )
 }
 
 /// What of a RevisionSource concerns the deployments referencing it: a new
@@ -94,4 +116,28 @@ fn source_key(s: &RevisionSource) -> u64 {
                 .collect::<Vec<_>>()
         }),
     ))
+}
+
+/// CrossAccountDeployment changes that concern the objects promoted from
+/// it: its current deployment and readiness, and its own promotion source
+/// (a new cycle), not every poll's status write.
+fn promotion_source_changes(
+    deployments: Api<CrossAccountDeployment>,
+) -> impl futures::Stream<Item = Result<CrossAccountDeployment, watcher::Error>> + Send + 'static {
+    changed_or_deleted(deployments, watcher::Config::default(), |d: &CrossAccountDeployment| {
+        let status = d.status.as_ref();
+        let current = status.and_then(|s| s.current_deployment.as_ref());
+        hash_of(&(
+            d.metadata.generation,
+            d.spec.promotion.as_ref().map(|p| p.from.name.clone()),
+            status.and_then(|s| s.observed_generation),
+            current.map(|c| (c.id.clone(), c.status.as_ref().map(|s| s.to_string()))),
+            status.map(|s| {
+                s.conditions
+                    .iter()
+                    .map(|c| (c.type_.clone(), c.status.clone()))
+                    .collect::<Vec<_>>()
+            }),
+        ))
+    })
 }

@@ -8,7 +8,8 @@ use super::record::{since, view_from_record};
 use crate::access::target::{self, TargetAccess};
 use crate::access::{self, Admission, S3Location};
 use crate::api::{
-    CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, Phase, ResolvedRevision, RevisionCheck,
+    CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, DeploymentStatus, FailedTarget, Phase,
+    ResolvedRevision, RevisionCheck,
 };
 use crate::aws::codedeploy::{self, ACTIVE_STATUSES, DeploymentView, GroupView, S3Object};
 use crate::aws::{AwsError, ErrorClass, s3};
@@ -18,10 +19,17 @@ use crate::revision::step2::PolicyFinding;
 use crate::runtime::{Context, Error};
 use crate::status::Failure;
 use crate::status::diagnosis::{Reader, Subject, diagnose};
+use crate::status::redact::{mask_secrets, tail};
 
 /// Deployments created this long before the object still count as "ours"
 /// when their description carries our marker (clock skew margin).
 const MARKER_LOOKBACK: i64 = 600;
+
+/// Failed instances read per failed deployment (status and Event stay small).
+pub const MAX_FAILED_TARGETS: usize = 5;
+/// A failed instance's log tail in status: its last lines, at most this long.
+const LOG_TAIL_LINES: usize = 20;
+const LOG_TAIL_CHARS: usize = 1024;
 
 /// Where the deployment goes: the admitted TargetAccount's session, its
 /// account and the region.
@@ -62,6 +70,11 @@ pub enum Seen {
         /// CodeDeploy's automatic rollback of ours, followed to its end.
         rollback: Option<DeploymentView>,
         superseded: Option<DeploymentView>,
+        /// Ours failed: its failed instances (read once, then from status).
+        failed_targets: Vec<FailedTarget>,
+        /// crossdeploy stopped ours at the progress deadline (as recorded, or
+        /// just now).
+        stopped_at_deadline: bool,
     },
     /// Not created yet: the checked revision, and whatever occupies the group.
     NotCreated {
@@ -81,18 +94,19 @@ pub struct Drift {
     pub replaced_by: Option<String>,
 }
 
-impl Observation {
-    pub fn place(&self) -> Option<&Place> {
-        match self {
-            Observation::Refused(_) => None,
-            Observation::Reached { place, .. } => Some(place),
-        }
-    }
-}
-
 impl Seen {
     fn failed(failure: Failure) -> Self {
         Seen::Failed { failure, check: None }
+    }
+
+    /// crossdeploy has just stopped ours at the progress deadline.
+    pub fn mark_stopped_at_deadline(&mut self) {
+        if let Seen::Ours {
+            stopped_at_deadline, ..
+        } = self
+        {
+            *stopped_at_deadline = true;
+        }
     }
 
     /// The previously tracked deployment, for an older digest, while it was
@@ -222,6 +236,8 @@ impl Look<'_> {
         Ok(Seen::Ours {
             rollback: self.rollback_of(&ours, None).await?,
             superseded: self.superseded(Some(&ours), None).await?,
+            failed_targets: self.failed_targets(&ours, None).await,
+            stopped_at_deadline: false,
             ours,
             revision: Some(revision),
             check: Some(check),
@@ -269,12 +285,37 @@ impl Look<'_> {
         };
         Ok(Seen::Ours {
             rollback: self.rollback_of(&ours, Some(current)).await?,
+            failed_targets: self.failed_targets(&ours, Some(current)).await,
+            stopped_at_deadline: current.progress_deadline_exceeded,
             ours,
             revision: self.previous.revision.clone(),
             check: self.previous.revision_check.clone(),
             drift,
             superseded: None,
         })
+    }
+
+    /// A failed deployment's failed instances, read once: from status when
+    /// it recorded the failure, else from CodeDeploy (ListDeploymentTargets
+    /// filtered to Failed, BatchGetDeploymentTargets, at most
+    /// [`MAX_FAILED_TARGETS`]). Best effort: the failure itself is known
+    /// without them, so an error here is logged, not reported.
+    async fn failed_targets(&self, ours: &DeploymentView, record: Option<&DeploymentRecord>) -> Vec<FailedTarget> {
+        if ours.status != DeploymentStatus::Failed {
+            return Vec::new();
+        }
+        if let Some(r) = record.filter(|r| r.id == ours.id && r.status.as_ref() == Some(&DeploymentStatus::Failed)) {
+            return r.failed_targets.clone();
+        }
+        let codedeploy = &self.place.access.clients.codedeploy;
+        let with_tail = self.obj.spec.diagnostics.as_ref().is_some_and(|d| d.log_tail);
+        match codedeploy::failed_targets(codedeploy, &ours.id, MAX_FAILED_TARGETS).await {
+            Ok(views) => views.iter().map(|v| diagnosed(v, with_tail)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the failed deployment's instances");
+                Vec::new()
+            }
+        }
     }
 
     /// Is ours still what the group runs? One GetDeploymentGroup per drift
@@ -496,5 +537,23 @@ fn object_of(rev: &ResolvedRevision) -> S3Object {
         key: rev.key.clone(),
         version: rev.version_id.clone(),
         e_tag: rev.e_tag.clone(),
+    }
+}
+
+/// A failed instance as status and the failure Event show it: CodeDeploy's
+/// diagnostics, masked; the log tail only when asked for, masked before it
+/// is cut to its last lines.
+fn diagnosed(v: &codedeploy::FailedTargetView, with_tail: bool) -> FailedTarget {
+    FailedTarget {
+        target_id: v.target_id.clone(),
+        lifecycle_event: v.lifecycle_event.clone(),
+        script_name: v.script_name.clone(),
+        error_code: v.error_code.clone(),
+        message: v.message.as_deref().map(mask_secrets),
+        log_tail: v
+            .log_tail
+            .as_deref()
+            .filter(|_| with_tail)
+            .map(|t| tail(&mask_secrets(t), LOG_TAIL_LINES, LOG_TAIL_CHARS).0),
     }
 }

@@ -9,13 +9,16 @@ use kube::{Api, ResourceExt};
 use tracing::{debug, instrument};
 
 use super::cleanup::cleanup;
-use super::decide::{Decision, Effect, Observed, SETTLED_RECHECK, decide, decide_create_refused, decide_failure};
-use super::desired::Desired;
-use super::marker;
+use super::decide::{
+    Controls, Decision, Effect, Observed, SETTLED_RECHECK, Want, decide, decide_create_refused, decide_failure,
+};
+use super::desired::{Desired, Wanted};
+use super::marker::{self, APPROVE_ANNOTATION, CONTINUE_ANNOTATION};
 use super::observe::{self, Drift, Observation, Place, Seen};
-use super::record::{build_status, since};
-use crate::access::Admission;
-use crate::api::{CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentStatus, ResolvedRevision};
+use super::record::{build_status, held_status, since};
+use crate::api::{
+    CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentStatus, ResolvedRevision, parse_duration,
+};
 use crate::aws::codedeploy::{self, CreateRequest, DeploymentView};
 use crate::aws::{AwsError, ErrorClass};
 use crate::runtime::reconcile::{conclude, observed, write_status};
@@ -42,30 +45,38 @@ pub async fn reconcile(obj: Arc<CrossAccountDeployment>, ctx: Arc<Context>) -> R
 async fn apply(obj: &CrossAccountDeployment, ctx: &Context) -> Result<Action, Error> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let previous = obj.status.clone().unwrap_or_default();
-    let desired = match Desired::of(obj, ctx).await? {
-        Admission::Admitted(desired) => desired,
-        Admission::Refused(failure) => {
+    let desired = match Desired::of(obj, ctx, &previous).await? {
+        Wanted::Deploy(desired) => desired,
+        Wanted::Hold { report, promotion } => {
+            // Nothing to deploy yet: no AWS call; the source is watched.
+            ctx.note_attempt(&uid, false).await;
+            let next = held_status(&previous, promotion);
+            return finish(obj, ctx, &previous, next, &report).await;
+        }
+        Wanted::Refused(failure) => {
             // No AWS call until the revision is known; backoff only matters
             // for a not-yet-ready source, whose changes are watched anyway.
             let attempt = ctx.note_attempt(&uid, failure.retryable).await;
             let report = decide_failure(&failure, attempt).report;
-            let next = build_status(&previous, &Observation::Refused(failure), None);
+            let next = build_status(&previous, &Observation::Refused(failure), None, &report);
             return finish(obj, ctx, &previous, next, &report).await;
         }
     };
     let attempt = ctx.attempts(&uid).await;
     let mut observation = observe::gather(obj, ctx, &previous, &desired).await?;
-    let decision = decide(&observed_for(obj, ctx, &observation, attempt));
+    let decision = decide(&observed_for(obj, ctx, &previous, &desired, &observation, attempt));
     let report = execute(obj, ctx, &previous, &desired, &mut observation, decision, attempt).await?;
     ctx.note_attempt(&uid, report.backs_off).await;
-    let next = build_status(&previous, &observation, Some(&desired));
+    let next = build_status(&previous, &observation, Some(&desired), &report);
     finish(obj, ctx, &previous, next, &report).await
 }
 
 /// The decider's view of an observation.
 fn observed_for<'a>(
-    obj: &CrossAccountDeployment,
+    obj: &'a CrossAccountDeployment,
     ctx: &Context,
+    previous: &CrossAccountDeploymentStatus,
+    desired: &'a Desired,
     observation: &'a Observation,
     attempt: u32,
 ) -> Observed<'a> {
@@ -81,6 +92,18 @@ fn observed_for<'a>(
         rollback: None,
         notes: &[],
         settled_recheck: SETTLED_RECHECK.min(ctx.settings.drift_check),
+        controls: controls(obj),
+        want: Want {
+            digest: &desired.digest,
+            location: &desired.location,
+            rollback: desired.rolling_back(),
+            note: desired.note.as_deref(),
+            recheck: desired.recheck,
+        },
+        other_is_ours: false,
+        ready_for: std::time::Duration::ZERO,
+        stopped_at_deadline: false,
+        failed_targets: &[],
     };
     match observation {
         Observation::Refused(failure)
@@ -88,27 +111,84 @@ fn observed_for<'a>(
             seen: Seen::Failed { failure, .. },
             ..
         } => o.failure = Some(failure.clone()),
-        Observation::Reached { seen, .. } => {
-            o.notes = seen.check().map_or(&[], |c| c.notes.as_slice());
-            match seen {
-                Seen::Ours {
-                    ours, drift, rollback, ..
-                } => {
-                    o.ours = Some(ours);
-                    o.replaced_by = drift.replaced_by.as_deref();
-                    o.rollback = rollback.as_ref();
-                }
-                Seen::NotCreated { other_active, .. } => o.other_active = other_active.as_ref(),
-                Seen::Failed { .. } | Seen::Suspended => {}
-            }
-        }
+        Observation::Reached { seen, .. } => seen_by_decider(&mut o, seen),
     }
     // Every later log line of this reconcile names the deployment.
     if let Some(d) = o.ours.or(o.other_active) {
         tracing::Span::current().record("deployment_id", d.id.as_str());
         o.active_for = since(d.create_time.as_ref());
     }
+    // Blue/green: how long ours has been seen waiting in Ready.
+    if let Some(d) = o.ours.filter(|d| d.status == DeploymentStatus::Ready) {
+        let seen_ready = previous
+            .current_deployment
+            .as_ref()
+            .filter(|c| c.id == d.id)
+            .and_then(|c| c.ready_time.as_ref());
+        o.ready_for = since(seen_ready);
+    }
     o
+}
+
+/// What the spec and the annotations ask of the lifecycle.
+fn controls(obj: &CrossAccountDeployment) -> Controls<'_> {
+    let spec = &obj.spec;
+    let annotation = |key: &str| {
+        obj.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
+    };
+    Controls {
+        approval: spec.approval,
+        approve: annotation(APPROVE_ANNOTATION),
+        continue_id: annotation(CONTINUE_ANNOTATION),
+        continue_after: spec
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.continue_after.as_deref())
+            .and_then(parse_duration),
+        progress_deadline: spec
+            .progress_deadline_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map(std::time::Duration::from_secs),
+        auto_rollback: spec.auto_rollback.as_ref().is_some_and(|r| r.enabled),
+    }
+}
+
+/// What was seen in the target account, for the decider.
+fn seen_by_decider<'a>(o: &mut Observed<'a>, seen: &'a Seen) {
+    o.notes = seen.check().map_or(&[], |c| c.notes.as_slice());
+    match seen {
+        Seen::Ours {
+            ours,
+            drift,
+            rollback,
+            failed_targets,
+            stopped_at_deadline,
+            ..
+        } => {
+            o.ours = Some(ours);
+            o.replaced_by = drift.replaced_by.as_deref();
+            o.rollback = rollback.as_ref();
+            o.failed_targets = failed_targets;
+            o.stopped_at_deadline = *stopped_at_deadline;
+        }
+        Seen::NotCreated {
+            other_active,
+            superseded,
+            ..
+        } => {
+            o.other_active = other_active.as_ref();
+            // Our own earlier deployment, still running.
+            o.other_is_ours = other_active
+                .as_ref()
+                .zip(superseded.as_ref())
+                .is_some_and(|(other, ours)| other.id == ours.id);
+        }
+        Seen::Failed { .. } | Seen::Suspended => {}
+    }
 }
 
 /// Executes the decided effect; returns the report to write, which a
@@ -126,31 +206,40 @@ async fn execute(
     if effect != Effect::None && !ctx.may_write().await {
         return Err(Error::NotLeader);
     }
-    match effect {
-        Effect::None => Ok(report),
-        Effect::CreateDeployment => {
-            let step = Step {
-                obj,
-                ctx,
-                desired,
-                attempt,
-            };
-            step.create(previous, observation, report).await
-        }
-        Effect::StopDeployment { id } => {
-            let place = observation
-                .place()
-                .ok_or(Error::Invariant("StopDeployment decided without a target session"))?;
-            // No rollback of a deployment that is being replaced: its
-            // rollback would occupy the group and be stopped in turn.
-            Ok(
-                match codedeploy::stop_deployment(&place.access.clients.codedeploy, &id, false).await {
-                    Ok(()) => report,
-                    Err(e) => failed(obj, desired, place, &e, attempt),
-                },
-            )
-        }
+    if effect == Effect::CreateDeployment {
+        let step = Step {
+            obj,
+            ctx,
+            desired,
+            attempt,
+        };
+        return step.create(previous, observation, report).await;
     }
+    let Observation::Reached { place, seen } = observation else {
+        return match effect {
+            Effect::None => Ok(report),
+            _ => Err(Error::Invariant("an AWS effect decided without a target session")),
+        };
+    };
+    let codedeploy = &place.access.clients.codedeploy;
+    let result = match &effect {
+        Effect::None | Effect::CreateDeployment => Ok(()),
+        // No rollback of a deployment that is being replaced: its rollback
+        // would occupy the group and be stopped in turn.
+        Effect::StopDeployment { id } => codedeploy::stop_deployment(codedeploy, id, false).await,
+        Effect::StopAtDeadline { id, auto_rollback } => {
+            let stopped = codedeploy::stop_deployment(codedeploy, id, *auto_rollback).await;
+            if stopped.is_ok() {
+                seen.mark_stopped_at_deadline();
+            }
+            stopped
+        }
+        Effect::ContinueDeployment { id } => codedeploy::continue_deployment(codedeploy, id).await,
+    };
+    Ok(match result {
+        Ok(()) => report,
+        Err(e) => failed(obj, desired, place, &e, attempt),
+    })
 }
 
 /// The report for an effect AWS refused.
@@ -201,7 +290,16 @@ impl Step<'_> {
             // Test-only crash point (see Settings::crash_after_create).
             std::process::exit(86);
         }
-        report.message = format!("created deployment {}", view.id);
+        report.message = match self.desired.rolling_back() {
+            Some(r) => format!(
+                "rolling back from {} to {} (crossdeploy.io/rollback={}): created deployment {}",
+                r.from_revision.key, r.to_revision.key, r.token, view.id
+            ),
+            None => format!("created deployment {}", view.id),
+        };
+        if let Some(note) = &self.desired.note {
+            report.message = format!("{}. Note: {note}", report.message);
+        }
         *seen = Seen::Ours {
             ours: view,
             revision: Some(revision.clone()),
@@ -209,8 +307,10 @@ impl Step<'_> {
             drift: Drift::default(),
             rollback: None,
             superseded: superseded.take(),
+            failed_targets: Vec::new(),
+            stopped_at_deadline: false,
         };
-        let quick = build_status(previous, observation, Some(self.desired));
+        let quick = build_status(previous, observation, Some(self.desired), &report);
         write_status(self.ctx, self.obj, &observed(self.obj, previous, quick, &report)).await?;
         Ok(report)
     }
@@ -235,6 +335,9 @@ async fn create(
             .map(|r| (r.enabled, r.events.iter().map(|e| e.as_aws_str()).collect())),
         file_exists_behavior: spec.file_exists_behavior.map(|f| f.as_aws_str()),
         ignore_application_stop_failures: spec.ignore_application_stop_failures,
+        override_alarm_configuration: spec.override_alarm_configuration.as_ref(),
+        update_outdated_instances_only: spec.update_outdated_instances_only,
+        target_instances: spec.target_instances.as_ref(),
     };
     let id = codedeploy::create_deployment(&place.access.clients.codedeploy, &req).await?;
     debug!(deployment_id = %id, "created CodeDeploy deployment");

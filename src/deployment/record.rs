@@ -9,10 +9,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::desired::Desired;
 use super::observe::{Observation, Place, Seen};
 use crate::api::{
-    CrossAccountDeploymentStatus, DeploymentRecord, DeploymentStatus, HistoryEntry, Phase, ResolvedRevision,
+    ApprovalStatus, CrossAccountDeploymentStatus, DeploymentRecord, DeploymentStatus, HistoryEntry, Phase,
+    PromotionStatus, ResolvedRevision,
 };
 use crate::aws::codedeploy::{Creator, DeploymentView};
-use crate::status;
+use crate::status::{self, Reason, Report};
 
 const HISTORY_LIMIT: usize = 10;
 
@@ -21,11 +22,15 @@ pub fn build_status(
     previous: &CrossAccountDeploymentStatus,
     observation: &Observation,
     desired: Option<&Desired>,
+    report: &Report,
 ) -> CrossAccountDeploymentStatus {
     let mut next = previous.clone();
     if let Some(desired) = desired {
         next.desired_digest = Some(desired.digest.clone());
         next.source_revision_digest.clone_from(&desired.source_digest);
+        next.rollback.clone_from(&desired.rollback);
+        next.promotion.clone_from(&desired.promotion);
+        next.approval = approval(previous, observation, desired, report);
     }
     let Observation::Reached { place, seen } = observation else {
         return next;
@@ -47,6 +52,44 @@ pub fn build_status(
     next
 }
 
+/// Nothing to deploy yet (a promotion whose source has nothing to promote):
+/// only what the promotion says changes.
+pub fn held_status(
+    previous: &CrossAccountDeploymentStatus,
+    promotion: Option<PromotionStatus>,
+) -> CrossAccountDeploymentStatus {
+    CrossAccountDeploymentStatus {
+        promotion,
+        ..previous.clone()
+    }
+}
+
+/// `status.approval`: the digest waiting for `crossdeploy.io/approve`, kept
+/// until a deployment for it exists or another digest is desired.
+fn approval(
+    previous: &CrossAccountDeploymentStatus,
+    observation: &Observation,
+    desired: &Desired,
+    report: &Report,
+) -> Option<ApprovalStatus> {
+    if report.reason == Reason::AwaitingApproval {
+        return Some(ApprovalStatus {
+            pending_digest: Some(desired.digest.clone()),
+        });
+    }
+    if let Observation::Reached {
+        seen: Seen::Ours { .. },
+        ..
+    } = observation
+    {
+        return None;
+    }
+    previous
+        .approval
+        .clone()
+        .filter(|a| a.pending_digest.as_deref() == Some(desired.digest.as_str()))
+}
+
 /// Our deployment becomes the current one (and history, when it finished).
 fn record_ours(
     next: &mut CrossAccountDeploymentStatus,
@@ -60,11 +103,17 @@ fn record_ours(
         revision,
         drift,
         rollback,
+        failed_targets,
+        stopped_at_deadline,
         ..
     } = seen
     else {
         return;
     };
+    let before = previous.current_deployment.as_ref().filter(|c| c.id == ours.id);
+    let ready_time = before
+        .and_then(|c| c.ready_time.clone())
+        .or_else(|| (ours.status == DeploymentStatus::Ready).then(status::now));
     if let Some(rev) = revision {
         next.revision = Some(rev.clone());
     }
@@ -88,6 +137,9 @@ fn record_ours(
             .as_ref()
             .and_then(|r| r.revision.as_ref())
             .map(|r| r.key.clone()),
+        ready_time,
+        progress_deadline_exceeded: *stopped_at_deadline,
+        failed_targets: failed_targets.clone(),
         ..record_from_view(ours, &desired.digest, &DeploymentRecord::default())
     });
 }
@@ -143,6 +195,9 @@ fn record_if_finished(
             revision_key: rev.key.clone(),
             revision_version_id: rev.version_id.clone(),
             complete_time: d.complete_time.clone(),
+            revision_bucket: Some(rev.bucket.clone()).filter(|b| !b.is_empty()),
+            revision_e_tag: rev.e_tag.clone(),
+            revision_bundle_type: Some(rev.bundle_type.clone()).filter(|b| !b.is_empty()),
         },
     );
     next.history.truncate(HISTORY_LIMIT);
@@ -170,6 +225,9 @@ pub fn record_from_view(d: &DeploymentView, digest: &str, base: &DeploymentRecor
         region: base.region.clone(),
         revision: base.revision.clone(),
         replaced_by: base.replaced_by.clone(),
+        ready_time: base.ready_time.clone(),
+        progress_deadline_exceeded: base.progress_deadline_exceeded,
+        failed_targets: base.failed_targets.clone(),
     }
 }
 

@@ -518,10 +518,14 @@ fn tenancy(w: &World) -> Option<Check> {
     let name = w.target_name.as_deref()?;
     let deployment = w.deployment.as_ref()?;
     let what = format!("TargetAccount {name} for namespace {ns}");
-    let revision = deployment.revision.s3.as_ref().map(|s3| S3Location::Object {
-        bucket: &s3.bucket,
-        key: &s3.key,
-    });
+    let revision = deployment
+        .revision
+        .as_ref()
+        .and_then(|r| r.s3.as_ref())
+        .map(|s3| S3Location::Object {
+            bucket: &s3.bucket,
+            key: &s3.key,
+        });
     let refused = access::check(&w.spec, labels, deployment)
         .and_then(|()| revision.map_or(Ok(()), |r| access::check_revision(&w.spec, r)));
     let (app, group) = (&deployment.application_name, &deployment.deployment_group_name);

@@ -13,7 +13,7 @@ use super::Args;
 use super::fixes::Fixes;
 use crate::access::Admission;
 use crate::access::target;
-use crate::api::{CrossAccountDeployment, CrossAccountDeploymentSpec, S3Revision, TargetAccountSpec};
+use crate::api::{CrossAccountDeployment, CrossAccountDeploymentSpec, RevisionSpec, S3Revision, TargetAccountSpec};
 use crate::aws::session::{SessionCache, SessionRequest, TargetClients, session_name};
 use crate::aws::sts::Caller;
 use crate::aws::{AwsError, s3};
@@ -71,7 +71,7 @@ fn pick(flag: &Option<String>, from: impl FnOnce() -> Option<String>) -> Option<
 
 fn deployment_s3(loaded: &Loaded) -> Option<S3Revision> {
     let d: &CrossAccountDeployment = loaded.deployment.as_ref()?;
-    if let Some(s3) = &d.spec.revision.s3 {
+    if let Some(s3) = d.spec.revision.as_ref().and_then(|r| r.s3.as_ref()) {
         return Some(s3.clone());
     }
     loaded.source_revision.as_ref().map(|r| S3Revision {
@@ -286,7 +286,11 @@ fn deployment_spec(
     spec.deployment_group_name.clone_from(group);
     spec.deployment_config_name.clone_from(config);
     if let Some(w) = wanted {
-        spec.revision.s3 = Some(w.s3.clone());
+        spec.revision = Some(RevisionSpec {
+            s3: Some(w.s3.clone()),
+            source_ref: None,
+        });
+        spec.promotion = None;
     }
     Ok(Some(spec))
 }

@@ -43,7 +43,15 @@ impl Obj {
         if let Some(r) = status.revision {
             return r.key;
         }
-        let spec = &self.typed.spec.revision;
+        let Some(spec) = &self.typed.spec.revision else {
+            return self
+                .typed
+                .spec
+                .promotion
+                .as_ref()
+                .map(|p| format!("(promoted from {})", p.from.name))
+                .unwrap_or_default();
+        };
         spec.s3
             .as_ref()
             .map(|s| s.key.clone())

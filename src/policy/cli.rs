@@ -72,7 +72,7 @@ pub async fn names(args: &Args, loaded: &Loaded, external_id_given: bool) -> any
     let spec = inputs::target_spec(&args.target, loaded)?;
     let d = loaded.deployment.as_ref().map(|d| &d.spec);
     let deployment_bucket = d
-        .and_then(|d| d.revision.s3.as_ref().map(|s| s.bucket.clone()))
+        .and_then(|d| d.revision.as_ref()?.s3.as_ref().map(|s| s.bucket.clone()))
         .or_else(|| loaded.source_revision.as_ref().map(|r| r.bucket.clone()));
     Ok(Names {
         operator_arn: operator_arn(args).await?,

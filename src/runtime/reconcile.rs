@@ -106,7 +106,12 @@ pub async fn conclude<K: Reconciled>(
         obj.meta().uid.as_deref().unwrap_or_default(),
         Some(report.health.condition()),
     );
-    if let Some(ev) = status::transition_event(previous.conditions(), next.conditions(), action) {
+    if let Some(ev) = status::transition_event(
+        previous.conditions(),
+        next.conditions(),
+        action,
+        report.event_note.as_deref(),
+    ) {
         log_transition(K::KIND, &display_ref(obj), &ev);
         ctx.publish(obj, &ev).await;
     }

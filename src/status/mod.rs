@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod diagnosis;
+pub mod redact;
 
 use std::time::Duration;
 
@@ -83,6 +84,24 @@ pub enum Reason {
     BucketPolicyMissingGrant,
     RevisionSourceNotFound,
     RevisionSourceNotReady,
+    /// `approval: Manual`: the desired revision waits for
+    /// `crossdeploy.io/approve` (Argo CD: Suspended).
+    AwaitingApproval,
+    /// Blue/green: crossdeploy continued a deployment waiting in Ready.
+    DeploymentContinued,
+    /// A deployment was still active after `progressDeadlineSeconds` and
+    /// was stopped.
+    ProgressDeadlineExceeded,
+    /// `promotion`: the source has no revision that succeeded and soaked yet.
+    WaitingForPromotion,
+    PromotionSourceNotFound,
+    PromotionCycle,
+    /// `crossdeploy.io/rollback`: the last good revision is being deployed.
+    RollingBack,
+    /// The rollback deployment succeeded; the spec's revision is not deployed.
+    RolledBack,
+    /// `crossdeploy.io/rollback` with no earlier successful revision.
+    RollbackUnavailable,
 }
 
 impl Reason {
@@ -120,6 +139,15 @@ impl Reason {
             Reason::BucketPolicyMissingGrant => "BucketPolicyMissingGrant",
             Reason::RevisionSourceNotFound => "RevisionSourceNotFound",
             Reason::RevisionSourceNotReady => "RevisionSourceNotReady",
+            Reason::AwaitingApproval => "AwaitingApproval",
+            Reason::DeploymentContinued => "DeploymentContinued",
+            Reason::ProgressDeadlineExceeded => "ProgressDeadlineExceeded",
+            Reason::WaitingForPromotion => "WaitingForPromotion",
+            Reason::PromotionSourceNotFound => "PromotionSourceNotFound",
+            Reason::PromotionCycle => "PromotionCycle",
+            Reason::RollingBack => "RollingBack",
+            Reason::RolledBack => "RolledBack",
+            Reason::RollbackUnavailable => "RollbackUnavailable",
         }
     }
 }
@@ -135,6 +163,9 @@ pub struct Report {
     pub requeue: Option<Duration>,
     /// A transient failure: the next attempt backs off further.
     pub backs_off: bool,
+    /// The transition Event's note when it should not be the message (an
+    /// Event keeps 1 KB: a long message is condensed for it).
+    pub event_note: Option<String>,
 }
 
 impl Report {
@@ -145,6 +176,7 @@ impl Report {
             message: message.into(),
             requeue: Some(requeue),
             backs_off: false,
+            event_note: None,
         }
     }
 
@@ -227,8 +259,9 @@ pub fn conditions(
 }
 
 /// The Event for a transition, or None when reason and health are unchanged
-/// (so repeated polls of the same state do not spam Events).
-pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str) -> Option<Event> {
+/// (so repeated polls of the same state do not spam Events). Its note is the
+/// condition message, or `note` when the decision condensed one for it.
+pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str, note: Option<&str>) -> Option<Event> {
     let key = |cs: &[Condition]| {
         cs.iter()
             .filter(|c| ConditionStatus::True.is(c))
@@ -244,7 +277,7 @@ pub fn transition_event(previous: &[Condition], next: &[Condition], action: &str
     Some(Event {
         type_: if stalled { EventType::Warning } else { EventType::Normal },
         reason,
-        note: Some(truncate(&message, 1000)),
+        note: Some(truncate(note.unwrap_or(&message), 1000)),
         action: action.to_string(),
         secondary: None,
     })
@@ -372,11 +405,13 @@ mod tests {
             Some(1),
             &at(1),
         );
-        assert!(transition_event(&a, &b, "Track").is_none());
+        assert!(transition_event(&a, &b, "Track", None).is_none());
         let c = conditions(&b, Health::Stalled, Reason::DeploymentFailed, "boom", Some(1), &at(2));
-        let ev = transition_event(&b, &c, "Track").unwrap();
+        let ev = transition_event(&b, &c, "Track", None).unwrap();
         assert_eq!(ev.reason, "DeploymentFailed");
         assert_eq!(ev.type_, EventType::Warning);
-        assert!(transition_event(&[], &a, "Track").is_some());
+        assert!(transition_event(&[], &a, "Track", None).is_some());
+        let ev = transition_event(&b, &c, "Track", Some("condensed")).unwrap();
+        assert_eq!(ev.note.as_deref(), Some("condensed"));
     }
 }

@@ -571,6 +571,9 @@ impl TestCtx {
             secrets.push(env.identity(who).1);
         }
         secrets.extend(self.aws_identity.iter().map(|(_, secret)| secret.clone()));
+        // The emulator puts these into failed deployments' log tails
+        // (codedeploy_targets.LOG_TAIL_SECRETS): shown only masked.
+        secrets.extend(LOG_TAIL_SECRETS.iter().map(|s| s.to_string()));
         let mut haystack = String::new();
         for path in &self.operator_logs {
             haystack.push_str(&std::fs::read_to_string(path).unwrap_or_default());
@@ -619,6 +622,10 @@ impl Drop for TestCtx {
         }
     }
 }
+
+/// Secret-looking strings in the emulator's log tails of failed lifecycle
+/// events (tests/emulator/crossdeploy_emulator/codedeploy_targets.py).
+pub const LOG_TAIL_SECRETS: &[&str] = &["AKIAXDLEAKEDLOGTAIL0", "hunter2"];
 
 /// moto's session tokens start with this; none may appear anywhere.
 const SESSION_TOKEN_PREFIXES: &[&str] = &["FQoGZXIvYXdzE"];

@@ -20,6 +20,7 @@ mod observability;
 mod packaging;
 mod plugin;
 mod policy_roundtrip;
+mod progressive;
 mod rbac;
 mod real_clients;
 mod revision_buckets;

@@ -272,6 +272,9 @@ CrossAccountDeployment no-group      Stalled=True(DeploymentGroupNotFound)      
 CrossAccountDeployment no-object     Stalled=True(RevisionNotFound)             Failed     Degraded    Failed     Stalled: RevisionNotFound
 CrossAccountDeployment failed        Stalled=True(DeploymentFailed)             Failed     Degraded    Failed     Stalled: DeploymentFailed
 CrossAccountDeployment suspended     Ready=False(Suspended)                     InProgress Suspended   Current    suspended before any deployment
+CrossAccountDeployment awaiting      Reconciling=True(AwaitingApproval)         InProgress Suspended   InProgress awaiting approval (approval: Manual)
+CrossAccountDeployment promoting     Reconciling=True(WaitingForPromotion)      InProgress Progressing InProgress promotion source still in progress
+CrossAccountDeployment cycle         Stalled=True(PromotionCycle)               Failed     Degraded    Failed     Stalled: PromotionCycle
 RevisionSource         source-ready  Ready=True(RevisionResolved)               Current    Healthy     Current    RevisionSource Ready
 RevisionSource         source-missing Stalled=True(ObjectNotFound)              Failed     Degraded    Failed     RevisionSource Stalled: ObjectNotFound
 RevisionSource         source-suspended Ready=False(Suspended)                  InProgress Suspended   Current    RevisionSource suspended
@@ -386,6 +389,16 @@ async fn kstatus_argo_and_flux_read_every_state() {
         .await;
     ctx.apply_deployment("suspended", with(&|s| s["suspend"] = json!(true)))
         .await;
+    ctx.apply_deployment("awaiting", with(&|s| s["approval"] = json!("Manual")))
+        .await;
+    let promoted_from = |from: &str| {
+        with(&|s| {
+            s.as_object_mut().map(|o| o.remove("revision"));
+            s["promotion"] = json!({"from": {"name": from}});
+        })
+    };
+    ctx.apply_deployment("promoting", promoted_from("inflight")).await;
+    ctx.apply_deployment("cycle", promoted_from("cycle")).await;
     apply_source(&ctx, "source-ready", source_spec(&ctx, V1)).await;
     apply_source(&ctx, "source-missing", source_spec(&ctx, &format!("{ns}/missing.zip"))).await;
     let mut suspended_source = source_spec(&ctx, V1);

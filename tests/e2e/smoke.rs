@@ -53,7 +53,14 @@ async fn apiserver_serves_crds_with_admission_watch_and_status() {
         .expect("watch event in time")
         .expect("watch ok")
         .expect("an object");
-    assert_eq!(seen.spec.revision.s3.as_ref().map(|s| s.key.as_str()), Some(V1));
+    assert_eq!(
+        seen.spec
+            .revision
+            .as_ref()
+            .and_then(|r| r.s3.as_ref())
+            .map(|s| s.key.as_str()),
+        Some(V1)
+    );
     let patch = json!({"apiVersion": "crossdeploy.io/v1alpha1", "kind": "CrossAccountDeployment",
         "status": {"observedGeneration": 1, "accountId": "222222222222"}});
     api.patch_status("good", &PatchParams::apply("smoke").force(), &Patch::Apply(&patch))
@@ -62,7 +69,7 @@ async fn apiserver_serves_crds_with_admission_watch_and_status() {
     let got = api.get("good").await.expect("get");
     assert_eq!(got.status.and_then(|s| s.account_id).as_deref(), Some("222222222222"));
     assert_eq!(
-        got.spec.revision.s3.map(|s| s.key),
+        got.spec.revision.and_then(|r| r.s3).map(|s| s.key),
         Some(V1.to_string()),
         "status patch leaves spec alone"
     );

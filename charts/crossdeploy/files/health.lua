@@ -66,11 +66,17 @@ if stalled ~= nil and stalled.status == "True" then
 end
 
 local reconciling = condition(conditions, "Reconciling")
--- A blue/green deployment waiting in CodeDeploy's Ready state needs a person
--- (or a gate) to reroute traffic: Argo CD shows that as Suspended.
-if reconciling ~= nil and reconciling.status == "True" and reconciling.reason == "WaitingForTrafficReroute" then
+-- Waiting for a person is Suspended in Argo CD: a blue/green deployment in
+-- CodeDeploy's Ready state waits for someone (crossdeploy.io/continue, or
+-- blueGreen.continueAfter) to reroute traffic; with approval: Manual a new
+-- revision waits for crossdeploy.io/approve.
+local waits_for_a_person = {
+  WaitingForTrafficReroute = "Waiting for traffic reroute",
+  AwaitingApproval = "Awaiting approval",
+}
+if reconciling ~= nil and reconciling.status == "True" and waits_for_a_person[reconciling.reason] ~= nil then
   hs.status = "Suspended"
-  hs.message = describe(reconciling, "Waiting for traffic reroute")
+  hs.message = describe(reconciling, waits_for_a_person[reconciling.reason])
   return hs
 end
 if reconciling ~= nil and reconciling.status == "True" then
