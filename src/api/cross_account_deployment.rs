@@ -387,6 +387,15 @@ pub struct CrossAccountDeploymentStatus {
     /// The most recent finished deployments, newest first (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+    /// Written right before CreateDeployment and cleared once the deployment
+    /// id is recorded: only when a crash (or a lost answer) leaves it behind
+    /// does the next reconcile search CodeDeploy for the marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_intent: Option<CreateIntent>,
+    /// The active deployment CodeDeploy named when it refused a new one (one
+    /// active deployment per group): polled until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
     /// With `approval: Manual`: what waits for approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalStatus>,
@@ -603,6 +612,17 @@ pub struct DeploymentOverview {
     pub failed: i64,
     pub skipped: i64,
     pub ready: i64,
+}
+
+/// A CreateDeployment about to be sent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIntent {
+    /// The desired digest the deployment's marker carries.
+    pub digest: String,
+    /// When the request was about to be sent (deployments of the marker are
+    /// searched from a little before).
+    pub time: Time,
 }
 
 /// A finished deployment.

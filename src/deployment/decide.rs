@@ -641,13 +641,24 @@ pub fn decide_failure(f: &Failure, retry_attempt: u32) -> Decision {
 /// CreateDeployment was refused with DeploymentLimitExceeded: another
 /// deployment won the race for the group, or an account-level limit was hit.
 /// Either way wait, backing off, and decide again from fresh observations.
-pub fn decide_create_refused(aws_message: &str, retry_attempt: u32) -> Decision {
+/// `blocker`, when known, is the deployment CodeDeploy named.
+pub fn decide_create_refused(aws_message: &str, blocker: Option<&DeploymentView>, retry_attempt: u32) -> Decision {
+    let whose = match blocker {
+        Some(b) if b.creator != Creator::User => format!(
+            "; deployment {} ({}) was started by CodeDeploy itself (creator {}), which crossdeploy never stops and \
+             waits for",
+            b.id,
+            b.status,
+            b.creator.as_str()
+        ),
+        _ => String::new(),
+    };
     Decision::report(Report {
         backs_off: true,
         ..Report::new(
             Health::Progressing,
             Reason::WaitingForActiveDeployment,
-            format!("CodeDeploy refused a new deployment for now: {aws_message}"),
+            format!("CodeDeploy refused a new deployment for now: {aws_message}{whose}"),
             retry_backoff(retry_attempt).max(MIN_POLL),
         )
     })
@@ -900,8 +911,8 @@ mod tests {
 
     #[test]
     fn refused_creates_wait_with_growing_backoff() {
-        let first = decide_create_refused("limit", 0);
-        let later = decide_create_refused("limit", 5);
+        let first = decide_create_refused("limit", None, 0);
+        let later = decide_create_refused("limit", None, 5);
         assert_eq!(
             (first.effect, first.report.reason),
             (Effect::None, Reason::WaitingForActiveDeployment)

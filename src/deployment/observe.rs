@@ -8,10 +8,12 @@ use super::record::{since, view_from_record};
 use crate::access::target::{self, TargetAccess};
 use crate::access::{self, Admission, S3Location};
 use crate::api::{
-    CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, DeploymentStatus, FailedTarget, Phase,
-    ResolvedRevision, RevisionCheck,
+    CreateIntent, CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentRecord, DeploymentStatus,
+    FailedTarget, Phase, ResolvedRevision, RevisionCheck,
 };
-use crate::aws::codedeploy::{self, ACTIVE_STATUSES, DeploymentView, GroupView, S3Object};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::aws::codedeploy::{self, DeploymentView, S3Object};
 use crate::aws::{AwsError, ErrorClass, s3};
 use crate::revision::check::{self, ObjectSeen};
 use crate::revision::look::{self, Existence, Looker};
@@ -82,6 +84,11 @@ pub enum Seen {
         check: RevisionCheck,
         other_active: Option<DeploymentView>,
         superseded: Option<DeploymentView>,
+        /// Set by a CreateDeployment whose outcome is unknown (a timeout, a
+        /// 5xx): the intent stays in status, so the marker is searched.
+        intent: Option<CreateIntent>,
+        /// The active deployment CodeDeploy named when it refused ours.
+        blocked_by: Option<String>,
     },
 }
 
@@ -218,24 +225,30 @@ impl Look<'_> {
             Ok(checked) => checked,
             Err(blocked) => return Ok(blocked),
         };
-        let (application, group) = self.group();
-        let codedeploy = &self.place.access.clients.codedeploy;
-        let group_view = codedeploy::deployment_group(codedeploy, application, group).await?;
-        let Some(ours) = self.find_ours(&group_view, &revision).await? else {
-            let other_active = codedeploy::list_deployments(codedeploy, application, group, &ACTIVE_STATUSES, None)
-                .await?
-                .into_iter()
-                .next();
+        let Some(ours) = self.find_ours(&revision).await? else {
+            // What occupies the group is known without listing it: our own
+            // previous deployment, or the one CodeDeploy named when it last
+            // refused ours. Anything else shows when CreateDeployment is
+            // refused.
+            let superseded = self.superseded(None).await?;
+            let blocker = self.blocker(superseded.as_ref()).await?;
+            let other_active = superseded
+                .iter()
+                .chain(blocker.iter())
+                .find(|d| d.status.is_active())
+                .cloned();
             return Ok(Seen::NotCreated {
-                superseded: self.superseded(None, other_active.as_ref()).await?,
+                superseded,
                 revision,
                 check,
+                blocked_by: other_active.as_ref().map(|d| d.id.clone()),
                 other_active,
+                intent: None,
             });
         };
         Ok(Seen::Ours {
             rollback: self.rollback_of(&ours, None).await?,
-            superseded: self.superseded(Some(&ours), None).await?,
+            superseded: self.superseded(Some(&ours)).await?,
             failed_targets: self.failed_targets(&ours, None).await,
             stopped_at_deadline: false,
             ours,
@@ -462,38 +475,28 @@ impl Look<'_> {
             .finding
     }
 
-    /// Exactly once: a deployment carrying our marker may exist although
-    /// status does not know it — a crash after CreateDeployment, a lost
-    /// status write, or this object deleted and created again (migration,
-    /// restore). Candidates: the group's recent deployments and its latest
-    /// ones. Only this object's newest deployment counts (after v1 -> v2 ->
-    /// v1 the old v1 deployment carries the same marker but is not what runs
-    /// now), and only a user deployment of the desired revision is ours.
-    async fn find_ours(
-        &self,
-        group_view: &GroupView,
-        revision: &ResolvedRevision,
-    ) -> Result<Option<DeploymentView>, AwsError> {
-        let lookback = self
-            .previous
-            .current_deployment
-            .as_ref()
-            .and_then(|c| c.create_time.as_ref())
-            .or(self.obj.metadata.creation_timestamp.as_ref())
-            .map(|t| aws_smithy_types::DateTime::from_secs(t.0.as_second() - MARKER_LOOKBACK));
-        let (application, group) = self.group();
-        let codedeploy = &self.place.access.clients.codedeploy;
-        let mut ids = codedeploy::list_deployment_ids(codedeploy, application, group, &[], lookback).await?;
-        for latest in [&group_view.last_attempted, &group_view.last_successful]
-            .into_iter()
-            .flatten()
-        {
-            if !ids.contains(latest) {
-                ids.push(latest.clone());
+    /// Exactly once, without listing the group on every rollout: a
+    /// deployment carrying our marker can exist although status does not
+    /// know it only when a CreateDeployment was sent and its id not recorded
+    /// (the intent is still in status: a crash, a lost answer), or when this
+    /// object was deleted and created again (it has no status: Argo CD
+    /// Replace, a migration, a restore). Only this object's newest user
+    /// deployment of the desired revision and digest counts: after v1 -> v2
+    /// -> v1 the old v1 deployment is not what runs now.
+    async fn find_ours(&self, revision: &ResolvedRevision) -> Result<Option<DeploymentView>, AwsError> {
+        let ids = match &self.previous.create_intent {
+            Some(intent) if intent.digest == self.desired.digest => self.created_since(&intent.time).await?,
+            _ if self.previous.current_deployment.is_none() && self.previous.history.is_empty() => {
+                self.group_latest().await?
             }
+            _ => return Ok(None),
+        };
+        if ids.is_empty() {
+            return Ok(None);
         }
         let owner = &self.desired.owner;
         let wanted = object_of(revision);
+        let codedeploy = &self.place.access.clients.codedeploy;
         Ok(codedeploy::batch_get(codedeploy, &ids)
             .await?
             .into_iter()
@@ -503,13 +506,46 @@ impl Look<'_> {
             .filter(|d| d.revision.as_ref().is_none_or(|r| r.same_as(&wanted))))
     }
 
+    /// The group's deployments created since a little before `time`.
+    async fn created_since(&self, time: &Time) -> Result<Vec<String>, AwsError> {
+        let since = aws_smithy_types::DateTime::from_secs(time.0.as_second() - MARKER_LOOKBACK);
+        let (application, group) = self.group();
+        let codedeploy = &self.place.access.clients.codedeploy;
+        codedeploy::list_deployment_ids(codedeploy, application, group, &[], Some(since)).await
+    }
+
+    /// The group's latest attempted and successful deployments: what a
+    /// recreated object adopts.
+    async fn group_latest(&self) -> Result<Vec<String>, AwsError> {
+        let (application, group) = self.group();
+        let codedeploy = &self.place.access.clients.codedeploy;
+        let view = codedeploy::deployment_group(codedeploy, application, group).await?;
+        let mut ids: Vec<String> = view.last_attempted.into_iter().collect();
+        ids.extend(view.last_successful.filter(|s| !ids.contains(s)));
+        Ok(ids)
+    }
+
+    /// The deployment CodeDeploy named when it last refused ours, while it
+    /// is still active (polled in batches).
+    async fn blocker(&self, superseded: Option<&DeploymentView>) -> Result<Option<DeploymentView>, AwsError> {
+        let Some(id) = self.previous.blocked_by.as_deref() else {
+            return Ok(None);
+        };
+        if superseded.is_some_and(|s| s.id == id) {
+            return Ok(None);
+        }
+        let session = self.place.access.clients.id;
+        let codedeploy = &self.place.access.clients.codedeploy;
+        match self.ctx.poller.get(codedeploy, session, id).await {
+            Ok(view) => Ok(Some(view).filter(|v| v.status.is_active())),
+            Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The deployment status tracked before, for an older digest, if it was
     /// still active then.
-    async fn superseded(
-        &self,
-        ours: Option<&DeploymentView>,
-        other_active: Option<&DeploymentView>,
-    ) -> Result<Option<DeploymentView>, AwsError> {
+    async fn superseded(&self, ours: Option<&DeploymentView>) -> Result<Option<DeploymentView>, AwsError> {
         let Some(old) = self
             .previous
             .current_deployment
@@ -519,11 +555,9 @@ impl Look<'_> {
         else {
             return Ok(None);
         };
-        if let Some(still_active) = other_active.filter(|a| a.id == old.id) {
-            return Ok(Some(still_active.clone()));
-        }
+        let session = self.place.access.clients.id;
         let codedeploy = &self.place.access.clients.codedeploy;
-        match codedeploy::get_deployment(codedeploy, &old.id).await {
+        match self.ctx.poller.get(codedeploy, session, &old.id).await {
             Err(e) if e.class == ErrorClass::NotFound => Ok(None),
             other => other.map(Some),
         }

@@ -17,7 +17,8 @@ use super::marker::{self, APPROVE_ANNOTATION, CONTINUE_ANNOTATION};
 use super::observe::{self, Drift, Observation, Place, Seen};
 use super::record::{build_status, held_status, since};
 use crate::api::{
-    CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentStatus, ResolvedRevision, parse_duration,
+    CreateIntent, CrossAccountDeployment, CrossAccountDeploymentStatus, DeploymentStatus, ResolvedRevision,
+    parse_duration,
 };
 use crate::aws::codedeploy::{self, CreateRequest, DeploymentView};
 use crate::aws::{AwsError, ErrorClass};
@@ -256,6 +257,50 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// The intent goes into status before the request: if the answer is
+    /// lost, the next reconcile searches for the marker, and only then.
+    async fn write_intent(
+        &self,
+        previous: &CrossAccountDeploymentStatus,
+        observation: &mut Observation,
+        report: &Report,
+    ) -> Result<(), Error> {
+        let Observation::Reached {
+            seen: Seen::NotCreated { intent, .. },
+            ..
+        } = observation
+        else {
+            return Err(Error::Invariant("CreateDeployment decided without a verified revision"));
+        };
+        *intent = Some(CreateIntent {
+            digest: self.desired.digest.clone(),
+            time: status::now(),
+        });
+        let with_intent = build_status(previous, observation, Some(self.desired), report);
+        write_status(self.ctx, self.obj, &observed(self.obj, previous, with_intent, report)).await
+    }
+
+    fn created_message(&self, id: &str) -> String {
+        let created = match self.desired.rolling_back() {
+            Some(r) => format!(
+                "rolling back from {} to {} (crossdeploy.io/rollback={}): created deployment {id}",
+                r.from_revision.key, r.to_revision.key, r.token
+            ),
+            None => format!("created deployment {id}"),
+        };
+        match &self.desired.note {
+            Some(note) => format!("{created}. Note: {note}"),
+            None => created,
+        }
+    }
+
+    /// The deployment CodeDeploy named when it refused ours, to say whose it
+    /// is; not knowing is fine.
+    async fn blocker(&self, place: &Place, id: Option<&str>) -> Option<DeploymentView> {
+        let codedeploy = &place.access.clients.codedeploy;
+        self.ctx.poller.get(codedeploy, place.access.clients.id, id?).await.ok()
+    }
+
     /// CreateDeployment; on success the observation holds it as ours and its
     /// id is in status at once: the marker makes a crash before this point
     /// safe, and this write makes it cheap.
@@ -265,24 +310,36 @@ impl Step<'_> {
         observation: &mut Observation,
         mut report: Report,
     ) -> Result<Report, Error> {
+        self.write_intent(previous, observation, &report).await?;
         let Observation::Reached { place, seen } = observation else {
-            return Err(Error::Invariant("CreateDeployment decided without a target session"));
+            return Err(Error::Invariant("the observation changed while creating"));
         };
         let Seen::NotCreated {
             revision,
             check,
             superseded,
+            intent,
+            blocked_by,
             ..
         } = seen
         else {
-            return Err(Error::Invariant("CreateDeployment decided without a verified revision"));
+            return Err(Error::Invariant("the observation changed while creating"));
         };
         let view = match create(self.obj, place, revision, self.desired).await {
             Ok(view) => view,
-            Err(e) if e.class == ErrorClass::DeploymentLimitExceeded => {
-                return Ok(decide_create_refused(&e.message, self.attempt).report);
+            Err(e) => {
+                // Refused for sure: nothing was created. A lost answer (a
+                // timeout, a 5xx) keeps the intent.
+                if !matches!(e.class, ErrorClass::Retryable | ErrorClass::ExpiredCredentials) {
+                    *intent = None;
+                }
+                if e.class == ErrorClass::DeploymentLimitExceeded {
+                    *blocked_by = active_deployment_named(&e.message);
+                    let blocker = self.blocker(place, blocked_by.as_deref()).await;
+                    return Ok(decide_create_refused(&e.message, blocker.as_ref(), self.attempt).report);
+                }
+                return Ok(failed(self.obj, self.desired, place, &e, self.attempt));
             }
-            Err(e) => return Ok(failed(self.obj, self.desired, place, &e, self.attempt)),
         };
         tracing::Span::current().record("deployment_id", view.id.as_str());
         self.ctx.metrics.deployment_created();
@@ -290,16 +347,7 @@ impl Step<'_> {
             // Test-only crash point (see Settings::crash_after_create).
             std::process::exit(86);
         }
-        report.message = match self.desired.rolling_back() {
-            Some(r) => format!(
-                "rolling back from {} to {} (crossdeploy.io/rollback={}): created deployment {}",
-                r.from_revision.key, r.to_revision.key, r.token, view.id
-            ),
-            None => format!("created deployment {}", view.id),
-        };
-        if let Some(note) = &self.desired.note {
-            report.message = format!("{}. Note: {note}", report.message);
-        }
+        report.message = self.created_message(&view.id);
         *seen = Seen::Ours {
             ours: view,
             revision: Some(revision.clone()),
@@ -314,6 +362,15 @@ impl Step<'_> {
         write_status(self.ctx, self.obj, &observed(self.obj, previous, quick, &report)).await?;
         Ok(report)
     }
+}
+
+/// The active deployment a DeploymentLimitExceededException names ("The
+/// Deployment Group 'G' already has an active Deployment 'd-XXXXXXXXX'").
+fn active_deployment_named(message: &str) -> Option<String> {
+    message
+        .split(['\'', '"', ' '])
+        .find(|w| w.starts_with("d-") && w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_string)
 }
 
 async fn create(
@@ -372,4 +429,16 @@ async fn finish(
         ctx.publish(obj, &ev).await;
     }
     conclude(ctx, obj, previous, next, report, "Reconcile").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_blocking_deployment_is_read_from_codedeploys_refusal() {
+        let aws = "The Deployment Group 'webapp-prod' already has an active Deployment 'd-ABC123XYZ'";
+        assert_eq!(active_deployment_named(aws).as_deref(), Some("d-ABC123XYZ"));
+        assert_eq!(active_deployment_named("account limit reached"), None);
+    }
 }

@@ -45,8 +45,24 @@ pub fn build_status(
         next.revision_check = Some(check.clone());
     }
     match (seen, desired) {
-        (Seen::NotCreated { revision, .. }, _) => next.revision = Some(revision.clone()),
-        (Seen::Ours { .. }, Some(desired)) => record_ours(&mut next, previous, place, seen, desired),
+        (
+            Seen::NotCreated {
+                revision,
+                intent,
+                blocked_by,
+                ..
+            },
+            _,
+        ) => {
+            next.revision = Some(revision.clone());
+            next.create_intent.clone_from(intent);
+            next.blocked_by.clone_from(blocked_by);
+        }
+        (Seen::Ours { .. }, Some(desired)) => {
+            record_ours(&mut next, previous, place, seen, desired);
+            next.create_intent = None;
+            next.blocked_by = None;
+        }
         _ => {}
     }
     next
