@@ -128,3 +128,26 @@ def test_the_index_follows_moto_when_deployments_are_reset(backend):
         backend.deployments.clear()
         backend.deployments.update(saved)
     assert lifecycle._index(backend).count == len(saved)  # rebuilt again
+
+
+def test_call_records_are_compact_capped_and_counted():
+    from crossdeploy_emulator.counters import CallLog
+
+    log = CallLog(max_records=3)
+    for i in range(5):
+        log.append({"time": 1700000000.0 + i, "service": "codedeploy", "operation": "GetDeployment",
+                    "account": "222222222222", "principal": "arn:aws:sts::222222222222:assumed-role/R/s",
+                    "outcome": "ok", "httpStatus": 200, "params": {"deploymentId": f"d-{i}"},
+                    **({"injected": True} if i == 4 else {})})
+    assert log.stats() == {"lastSeq": 5, "kept": 3, "dropped": 2, "maxRecords": 3}
+    records = log.query()
+    assert [r["seq"] for r in records] == [3, 4, 5]
+    assert records[0] == {"seq": 3, "time": "2023-11-14T22:13:22.000+00:00", "epoch": 1700000002.0,
+                          "service": "codedeploy", "operation": "GetDeployment",
+                          "account": "222222222222",
+                          "principal": "arn:aws:sts::222222222222:assumed-role/R/s",
+                          "outcome": "ok", "httpStatus": 200, "params": {"deploymentId": "d-2"}}
+    assert records[-1]["injected"] is True
+    assert [r["seq"] for r in log.query(since=4)] == [5]
+    assert log.counters(since=3, principal_contains="/s") == {"codedeploy:GetDeployment": 2}
+    assert log.counters(operation="CreateDeployment") == {}
