@@ -2,11 +2,12 @@
 //! control API, the API server's audit log, the objects they create, and the
 //! report (one table, one plot).
 
-// Shared by the bench programs, each using a part of it.
+// Shared by two programs (scale, chaos), each using a part of it.
 #![allow(dead_code)]
 
 pub mod audit;
 pub mod emu;
+pub mod ledger;
 pub mod metrics;
 pub mod operator;
 pub mod procfs;
