@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod budget;
+mod chaos;
 mod deployment;
 mod env;
 mod guide;
