@@ -17,11 +17,23 @@ cost a noticeable share of the emulator's CPU time per request in moto 5.2.5:
   Here: a dict per STS backend, kept in step with moto's append-only list; same
   results, same errors (``InvalidId``, ``InvalidToken``).
 
-Nothing observable changes: the same answers, errors and records, only sooner.
+- Every error response looks up the service of the exception's moto package with
+  ``service_name_from_moto_package_name``, which builds a botocore ``Session`` and lists
+  every service botocore knows (some 1,200 ``stat`` calls) — per error, and the
+  operator's guide-exact HeadObject is refused half the time. Here: cached per package.
+- ``get_service_model`` is cached by moto, but not locked: the first burst of
+  concurrent requests (an operator starting 32 reconciles at once) loads the same
+  large JSON model once per thread. Here: the models of the services the operator
+  uses are loaded before the server answers.
+
+Profiled with py-spy under the operator at 400 objects, these were ~90 % of the
+emulator's CPU before; nothing observable changes: the same answers, errors and
+records, only sooner.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 _installed = False
@@ -88,10 +100,24 @@ def _install_session_index() -> None:
     AssumedRoleAccessKey.__init__ = __init__
 
 
+# Services the operator calls; their models are loaded before serving.
+WARM_MODELS = ("sts", "s3", "codedeploy", "iam")
+
+
+def _install_model_caches() -> None:
+    from moto.core import utils
+
+    utils.service_name_from_moto_package_name = functools.cache(
+        utils.service_name_from_moto_package_name)
+    for service in WARM_MODELS:
+        utils.get_service_model(service)
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
     _install_dispatch_cache()
     _install_session_index()
+    _install_model_caches()
     _installed = True
