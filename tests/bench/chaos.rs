@@ -142,11 +142,16 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&tmp)?;
     let env = env::env_with(env::EnvOptions::default());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let mut chaos = Chaos::prepare(args, run, env, tmp).await?;
-        let rows = chaos.scenarios().await?;
-        chaos.report(&rows)
-    })
+    let logs = tmp.clone();
+    runtime
+        .block_on(async move {
+            let mut chaos = Chaos::prepare(args, run, env, tmp).await?;
+            let rows = chaos.scenarios().await?;
+            chaos.report(&rows)
+        })
+        .inspect_err(|_| eprintln!("operator logs kept in {}", logs.display()))?;
+    let _ = std::fs::remove_dir_all(logs);
+    Ok(())
 }
 
 impl Chaos {

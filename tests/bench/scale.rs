@@ -170,11 +170,17 @@ fn main() -> anyhow::Result<()> {
     };
     let env = env::env_with(options);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let mut bench = Bench::prepare(args, run, env, tmp, audit_path).await?;
-        let results = bench.phases().await;
-        bench.report(&results?)
-    })
+    let logs = tmp.clone();
+    runtime
+        .block_on(async move {
+            let mut bench = Bench::prepare(args, run, env, tmp, audit_path).await?;
+            let results = bench.phases().await;
+            bench.report(&results?)
+        })
+        .inspect_err(|_| eprintln!("operator logs and the audit log kept in {}", logs.display()))?;
+    // The operator's logs and the audit log are kept only when something failed.
+    let _ = std::fs::remove_dir_all(logs);
+    Ok(())
 }
 
 fn machine() -> String {
