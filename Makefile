@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo test dev-up dev-down crds lint image
+.PHONY: demo test dev-up dev-down crds lint image bench chaos
 
 demo:        ## run the guide's scenario through crossdeploy, end to end
 	bash scripts/demo.sh
@@ -17,6 +17,12 @@ crds:        ## regenerate crds/ from the Rust types (and the copies kustomize a
 	cargo run --quiet -- crds > crds/crossdeploy.io.yaml
 	cp crds/crossdeploy.io.yaml deploy/crds/crossdeploy.io.yaml
 	cp crds/crossdeploy.io.yaml charts/crossdeploy/crds/crossdeploy.io.yaml
+
+bench:       ## N objects over M accounts, five phases, one table + plot (BENCH_ARGS="--objects 500 --accounts 10"; not part of test)
+	bash scripts/bench.sh scale $(BENCH_ARGS)
+
+chaos:       ## SIGKILLs, API-server restart, AWS faults, frozen leader: one table (CHAOS_ARGS=...; not part of test)
+	bash scripts/bench.sh chaos $(CHAOS_ARGS)
 
 image:       ## the operator image without Docker: OCI layout + oci-archive, checked and run (not part of test)
 	bash scripts/image.sh

@@ -15,9 +15,16 @@
 //     cleanly and exit 0 (before readiness: exit 0 at once); any failure
 //     exits non-zero.
 //   - arguments after "--" are passed to kube-apiserver and override ours.
+//   - the JSON line also carries "pid", this process's id, so a harness that
+//     did not start it (make dev-up) can still measure or restart it.
 //
 // Each run is a fresh cluster: certificates are regenerated and any previous
-// etcd data in <dir> is discarded.
+// etcd data in <dir> is discarded. With --keep-data a run in a <dir> that a
+// previous run left behind is a *restart* of that cluster instead: the same
+// certificates (so kubeconfigs and ServiceAccount tokens stay valid), the same
+// kube-apiserver and etcd ports (recorded in <dir>/state.json) and the same
+// etcd data, which is how a benchmark kills and restarts the API server under
+// a running operator.
 package main
 
 import (
@@ -83,6 +90,16 @@ type readyInfo struct {
 	Kubeconfig   string  `json:"kubeconfig"`
 	Server       string  `json:"server"`
 	ReadySeconds float64 `json:"readySeconds"`
+	Pid          int     `json:"pid"`
+	Restarted    bool    `json:"restarted"`
+}
+
+// clusterState is what a --keep-data restart needs to be the same cluster:
+// the ports everyone was given. Written to <dir>/state.json on every start.
+type clusterState struct {
+	APIServerPort  int `json:"apiserverPort"`
+	EtcdClientPort int `json:"etcdClientPort"`
+	EtcdPeerPort   int `json:"etcdPeerPort"`
 }
 
 func main() {
@@ -92,8 +109,9 @@ func main() {
 	dir := fs.String("dir", "", "working directory for certificates, kubeconfig and etcd data (required; created if missing)")
 	exitOnStdinEOF := fs.Bool("exit-on-stdin-eof", false, "shut down when stdin reaches EOF, so the servers die with the process that started them")
 	verbose := fs.Bool("verbose", false, "also log kube-apiserver info messages and etcd warnings")
+	keepData := fs.Bool("keep-data", false, "restart the cluster a previous run left in --dir: same certificates, ports and etcd data (a fresh cluster when there is none)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: crossdeploy-controlplane --dir DIR [--exit-on-stdin-eof] [--verbose] [-- extra kube-apiserver flags]\n")
+		fmt.Fprintf(fs.Output(), "Usage: crossdeploy-controlplane --dir DIR [--exit-on-stdin-eof] [--keep-data] [--verbose] [-- extra kube-apiserver flags]\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: never returns an error
@@ -143,7 +161,7 @@ func main() {
 		}()
 	}
 
-	err := run(ctx, start, stdout, *dir, *verbose, fs.Args(), func() { ready.Store(true) })
+	err := run(ctx, start, stdout, *dir, *verbose, *keepData, fs.Args(), func() { ready.Store(true) })
 	klog.Flush()
 	if err != nil {
 		logf("error: %v", err)
@@ -160,7 +178,7 @@ func logf(format string, args ...any) {
 // after that shuts down gracefully once ctx is cancelled. A failure before
 // readiness returns without stopping anything: the caller exits right away,
 // which is the only way to abort kube-apiserver's startup (see main).
-func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, verbose bool, extraAPIServerArgs []string, onReady func()) error {
+func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, verbose, keepData bool, extraAPIServerArgs []string, onReady func()) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -169,34 +187,41 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 		return fmt.Errorf("creating --dir: %w", err)
 	}
 	// A harness that polls for ready.json must never see one from an
-	// earlier run, and stale etcd data would carry the previous run's
-	// member URLs (ports) and objects.
+	// earlier run.
 	readyFile := filepath.Join(dir, "ready.json")
 	if err := os.Remove(readyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
-		return fmt.Errorf("removing old etcd data: %w", err)
+	var previous *clusterState
+	if keepData {
+		previous = loadState(dir)
 	}
-
-	pki, err := writePKI(dir)
+	pki, err := preparePKI(dir, previous != nil)
 	if err != nil {
-		return fmt.Errorf("generating certificates: %w", err)
+		return err
 	}
 
-	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"), verbose)
+	etcd, etcdURL, etcdPorts, err := startEtcd(filepath.Join(dir, "etcd"), verbose, previous)
 	if err != nil {
 		return fmt.Errorf("starting etcd: %w", err)
 	}
 
 	// Binding here and handing the listener to kube-apiserver means the port
 	// cannot be taken by someone else between choosing it and serving on it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	wantPort := 0
+	if previous != nil {
+		wantPort = previous.APIServerPort
+	}
+	ln, err := listenPort(wantPort)
 	if err != nil {
 		return fmt.Errorf("binding kube-apiserver port: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	server := "https://127.0.0.1:" + strconv.Itoa(port)
+	state := clusterState{APIServerPort: port, EtcdClientPort: etcdPorts[0], EtcdPeerPort: etcdPorts[1]}
+	if err := writeJSONFile(filepath.Join(dir, "state.json"), state); err != nil {
+		return err
+	}
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(kubeconfig, server, pki); err != nil {
@@ -256,6 +281,8 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 		Kubeconfig:   kubeconfig,
 		Server:       server,
 		ReadySeconds: math.Round(time.Since(start).Seconds()*1000) / 1000,
+		Pid:          os.Getpid(),
+		Restarted:    previous != nil,
 	}
 	if err := announce(stdout, readyFile, info); err != nil {
 		return err
@@ -275,6 +302,73 @@ func run(ctx context.Context, start time.Time, stdout io.Writer, dir string, ver
 	// logging lost etcd connections.
 	stopEtcd(etcd)
 	return err
+}
+
+// loadState reads the ports of the cluster a previous run left in dir; nil
+// when there is none (or it is unreadable: then this run is a fresh cluster).
+func loadState(dir string) *clusterState {
+	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil
+	}
+	var s clusterState
+	if json.Unmarshal(data, &s) != nil || s.APIServerPort == 0 || s.EtcdClientPort == 0 || s.EtcdPeerPort == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd")); err != nil {
+		return nil
+	}
+	if _, err := loadPKI(dir); err != nil {
+		return nil
+	}
+	return &s
+}
+
+// preparePKI reuses the certificates of a restarted cluster, or discards the
+// previous etcd data (which would carry its member URLs and objects) and
+// generates new ones.
+func preparePKI(dir string, restart bool) (*pkiFiles, error) {
+	if restart {
+		pki, err := loadPKI(dir)
+		if err != nil {
+			return nil, fmt.Errorf("reading the certificates to keep: %w", err)
+		}
+		return pki, nil
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+		return nil, fmt.Errorf("removing old etcd data: %w", err)
+	}
+	pki, err := writePKI(dir)
+	if err != nil {
+		return nil, fmt.Errorf("generating certificates: %w", err)
+	}
+	return pki, nil
+}
+
+// listenPort binds 127.0.0.1:port (0: any free port). A restart binds the
+// port its predecessor had, which may take a moment to be released when that
+// predecessor was just killed.
+func listenPort(port int) (net.Listener, error) {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || port == 0 || !isAddrInUse(err) || time.Now().After(deadline) {
+			return ln, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func writeJSONFile(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 // announce publishes readiness: ready.json first, so that a harness reading
@@ -396,7 +490,9 @@ type etcdServer struct {
 	logLevel zap.AtomicLevel
 }
 
-func startEtcd(dataDir string, verbose bool) (*etcdServer, string, error) {
+// startEtcd starts etcd on the ports of previous (a restart; one attempt) or
+// on free ones, and returns its client URL and [client, peer] ports.
+func startEtcd(dataDir string, verbose bool, previous *clusterState) (*etcdServer, string, []int, error) {
 	logLevel := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
 	if verbose {
 		logLevel.SetLevel(zapcore.WarnLevel)
@@ -408,9 +504,12 @@ func startEtcd(dataDir string, verbose bool) (*etcdServer, string, error) {
 	// Retry a few times on that race only.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		ports, err := freePorts(2)
-		if err != nil {
-			return nil, "", err
+		var ports []int
+		var err error
+		if previous != nil {
+			ports = []int{previous.EtcdClientPort, previous.EtcdPeerPort}
+		} else if ports, err = freePorts(2); err != nil {
+			return nil, "", nil, err
 		}
 		clientURL := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports[0])}
 		peerURL := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports[1])}
@@ -436,24 +535,29 @@ func startEtcd(dataDir string, verbose bool) (*etcdServer, string, error) {
 		if err != nil {
 			lastErr = err
 			if isAddrInUse(err) {
+				if previous != nil {
+					// the killed predecessor's sockets may linger a moment
+					time.Sleep(time.Second)
+					continue
+				}
 				_ = os.RemoveAll(dataDir)
 				continue
 			}
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		es := &etcdServer{Etcd: e, logLevel: logLevel}
 		select {
 		case <-e.Server.ReadyNotify():
-			return es, clientURL.String(), nil
+			return es, clientURL.String(), ports, nil
 		case err := <-e.Err():
 			stopEtcd(es)
-			return nil, "", err
+			return nil, "", nil, err
 		case <-time.After(time.Minute):
 			stopEtcd(es)
-			return nil, "", errors.New("etcd did not become ready within 1m")
+			return nil, "", nil, errors.New("etcd did not become ready within 1m")
 		}
 	}
-	return nil, "", fmt.Errorf("no free ports after several attempts: %w", lastErr)
+	return nil, "", nil, fmt.Errorf("no free ports after several attempts: %w", lastErr)
 }
 
 func stopEtcd(e *etcdServer) {
@@ -619,8 +723,8 @@ type certKey struct {
 	key  crypto.Signer
 }
 
-func writePKI(dir string) (*pkiFiles, error) {
-	p := &pkiFiles{
+func pkiPaths(dir string) *pkiFiles {
+	return &pkiFiles{
 		caCert:       filepath.Join(dir, "ca.crt"),
 		caKey:        filepath.Join(dir, "ca.key"),
 		servingCert:  filepath.Join(dir, "apiserver.crt"),
@@ -630,6 +734,35 @@ func writePKI(dir string) (*pkiFiles, error) {
 		saPrivateKey: filepath.Join(dir, "sa.key"),
 		saPublicKey:  filepath.Join(dir, "sa.pub"),
 	}
+}
+
+// loadPKI reads back what writePKI wrote (the CA certificate is what the
+// readiness probe needs; nothing is issued on a restart).
+func loadPKI(dir string) (*pkiFiles, error) {
+	p := pkiPaths(dir)
+	for _, f := range []string{p.caKey, p.servingCert, p.servingKey, p.adminCert, p.adminKey, p.saPrivateKey, p.saPublicKey} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, err
+		}
+	}
+	caPEM, err := os.ReadFile(p.caCert)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(caPEM)
+	if block == nil {
+		return nil, fmt.Errorf("%s holds no PEM certificate", p.caCert)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	p.ca = &certKey{cert: cert}
+	return p, nil
+}
+
+func writePKI(dir string) (*pkiFiles, error) {
+	p := pkiPaths(dir)
 
 	// One CA both signs the serving cert and is the client CA. The CA key
 	// is kept on disk so tests can mint certificates for other users.

@@ -4,6 +4,11 @@
 //! Children are started with `--exit-on-stdin-eof` and their stdin kept open
 //! here: when the test process ends for any reason (success, panic, kill) the
 //! pipes close and the servers shut themselves down.
+//!
+//! The bench programs (`tests/bench/`, `make bench`, `make chaos`) share this
+//! file: they start the environment with [`EnvOptions`] (an audit log on the
+//! API server, other emulator delays) and kill and restart the control plane
+//! under a running operator ([`Env::restart_controlplane`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,8 +24,31 @@ pub struct Env {
     pub kubeconfig: PathBuf,
     pub world: Value,
     pub work_dir: PathBuf,
-    /// Kept so the children's stdin stays open for our lifetime.
-    _children: Mutex<Vec<(Child, Option<ChildStdin>)>>,
+    /// Reused from `make dev-up` (CROSSDEPLOY_E2E_ENV) rather than started here.
+    pub reused: bool,
+    /// Kept so the children's stdin stays open for our lifetime; the control
+    /// plane first.
+    children: Mutex<Vec<(Child, Option<ChildStdin>)>>,
+    /// How the control plane was started, for a restart on the same data.
+    controlplane_cmd: Vec<String>,
+}
+
+/// How the environment is started; the e2e suite uses the defaults.
+#[derive(Clone, Debug)]
+pub struct EnvOptions {
+    /// Extra kube-apiserver flags (the control plane passes what follows `--`).
+    pub apiserver_args: Vec<String>,
+    /// (in progress after, complete after) seconds of an emulated deployment.
+    pub deployment_delays: (f64, f64),
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        Self {
+            apiserver_args: Vec::new(),
+            deployment_delays: (0.3, 1.5),
+        }
+    }
 }
 
 static ENV: OnceLock<Result<Env, String>> = OnceLock::new();
@@ -28,8 +56,14 @@ static ENV: OnceLock<Result<Env, String>> = OnceLock::new();
 /// The environment, started on first use. A missing piece fails the test
 /// with a message naming it; nothing is skipped.
 pub fn env() -> &'static Env {
+    env_with(EnvOptions::default())
+}
+
+/// The environment, started with `options` if nobody has started it yet in
+/// this process (the first caller decides; `env()` then returns the same).
+pub fn env_with(options: EnvOptions) -> &'static Env {
     crossdeploy::install_crypto_provider();
-    match ENV.get_or_init(start) {
+    match ENV.get_or_init(|| start(&options)) {
         Ok(env) => env,
         Err(e) => panic!("e2e environment unavailable: {e}"),
     }
@@ -59,9 +93,110 @@ impl Env {
     pub fn external_id(&self) -> String {
         self.world["externalId"].as_str().unwrap_or_default().to_string()
     }
+
+    fn controlplane_dir(&self) -> PathBuf {
+        self.work_dir.join("controlplane")
+    }
+
+    /// The control plane's process id, from its ready line (also for an
+    /// environment reused from `make dev-up`).
+    #[allow(dead_code)] // used by the bench programs
+    pub fn controlplane_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.controlplane_dir().join("ready.json")).ok()?;
+        let ready: Value = serde_json::from_str(&text).ok()?;
+        ready["pid"].as_u64().and_then(|p| u32::try_from(p).ok())
+    }
+
+    /// Kills the control plane (SIGKILL: kube-apiserver and etcd die at once,
+    /// mid-request) and starts it again on the same data directory, port and
+    /// certificates (`--keep-data`): kubeconfigs, tokens and stored objects
+    /// stay valid. Returns how long it was unavailable. An environment reused
+    /// from `make dev-up` is restarted too, detached, its pid file updated.
+    #[allow(dead_code)] // used by the bench programs
+    pub fn restart_controlplane(&self) -> Result<Duration, String> {
+        let pid = self
+            .controlplane_pid()
+            .ok_or("control plane pid unknown (no ready.json)")?;
+        let started = std::time::Instant::now();
+        let mut children = self.children.lock().map_err(|_| "children lock poisoned")?;
+        if self.reused {
+            let cmd = cmdline_of(pid)?;
+            kill_and_wait(pid)?;
+            let dir = self.work_dir.clone();
+            let child = spawn_detached(&cmd, &dir)?;
+            std::fs::write(dir.join("controlplane.pid"), format!("{}\n", child.id()))
+                .map_err(|e| format!("writing controlplane.pid: {e}"))?;
+        } else {
+            let (mut old, _stdin) = children.remove(0);
+            let _ = old.kill();
+            let _ = old.wait();
+            let mut cmd = Command::new(&self.controlplane_cmd[0]);
+            cmd.args(&self.controlplane_cmd[1..]);
+            let log = self.work_dir.join("controlplane-restarted.log");
+            let (child, stdin, _ready) = spawn_ready(cmd, &log, "control plane (restart)")?;
+            children.insert(0, (child, stdin));
+        }
+        Ok(started.elapsed())
+    }
 }
 
-fn start() -> Result<Env, String> {
+/// argv of a running process (to restart it as it was started).
+fn cmdline_of(pid: u32) -> Result<Vec<String>, String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).map_err(|e| format!("reading cmdline of {pid}: {e}"))?;
+    let mut argv: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).to_string())
+        .collect();
+    if !argv.iter().any(|a| a == "--keep-data") {
+        let at = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+        argv.insert(at, "--keep-data".to_string());
+    }
+    Ok(argv)
+}
+
+fn kill_and_wait(pid: u32) -> Result<(), String> {
+    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // gone, or a zombie of a parent that is not us
+        if stat.is_empty() || stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("process {pid} did not die"))
+}
+
+/// Starts a control plane that outlives us (as `make dev-up` does) and waits
+/// for its ready line in `<dir>/controlplane.json`.
+fn spawn_detached(argv: &[String], dir: &Path) -> Result<Child, String> {
+    use std::os::unix::process::CommandExt;
+    let out = dir.join("controlplane.json");
+    let stdout = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("controlplane.log"))
+        .map_err(|e| format!("controlplane.log: {e}"))?;
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(|e| format!("restarting the control plane: {e}"))?;
+    for _ in 0..1200 {
+        if std::fs::metadata(&out).is_ok_and(|m| m.len() > 0) {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the restarted control plane was not ready within 120 s".into())
+}
+
+fn start(options: &EnvOptions) -> Result<Env, String> {
     if let Ok(file) = std::env::var("CROSSDEPLOY_E2E_ENV") {
         // Reuse an environment started by `make dev-up`.
         let text = std::fs::read_to_string(&file).map_err(|e| format!("reading {file}: {e}"))?;
@@ -70,7 +205,9 @@ fn start() -> Result<Env, String> {
             kubeconfig: PathBuf::from(doc["kubeconfig"].as_str().unwrap_or_default()),
             world: doc["world"].clone(),
             work_dir: PathBuf::from(doc["workDir"].as_str().unwrap_or_default()),
-            _children: Mutex::new(Vec::new()),
+            reused: true,
+            children: Mutex::new(Vec::new()),
+            controlplane_cmd: Vec::new(),
         });
     }
     let work_dir = std::env::temp_dir().join(format!("crossdeploy-e2e-{}", std::process::id()));
@@ -86,19 +223,29 @@ fn start() -> Result<Env, String> {
         "emulator venv setup",
     )?;
 
-    let mut cp = Command::new(&controlplane);
-    cp.args([
-        "--dir",
-        &work_dir.join("controlplane").to_string_lossy(),
-        "--exit-on-stdin-eof",
-    ]);
+    // --keep-data: a fresh cluster now (the work dir is new), the same one
+    // again on a restart.
+    let mut controlplane_cmd = vec![
+        controlplane,
+        "--dir".to_string(),
+        work_dir.join("controlplane").to_string_lossy().to_string(),
+        "--exit-on-stdin-eof".to_string(),
+        "--keep-data".to_string(),
+    ];
+    if !options.apiserver_args.is_empty() {
+        controlplane_cmd.push("--".to_string());
+        controlplane_cmd.extend(options.apiserver_args.iter().cloned());
+    }
+    let mut cp = Command::new(&controlplane_cmd[0]);
+    cp.args(&controlplane_cmd[1..]);
     let (cp_child, cp_stdin, cp_ready) = spawn_ready(cp, &work_dir.join("controlplane.log"), "control plane")?;
 
+    let (in_progress, complete) = options.deployment_delays;
     let mut emu = Command::new(&python);
     emu.args(["-m", "crossdeploy_emulator", "--port", "0", "--exit-on-stdin-eof"])
         .env("PYTHONPATH", format!("{REPO}/tests/emulator"))
-        .env("CROSSDEPLOY_EMULATOR_CD_IN_PROGRESS_AFTER", "0.3")
-        .env("CROSSDEPLOY_EMULATOR_CD_COMPLETE_AFTER", "1.5");
+        .env("CROSSDEPLOY_EMULATOR_CD_IN_PROGRESS_AFTER", in_progress.to_string())
+        .env("CROSSDEPLOY_EMULATOR_CD_COMPLETE_AFTER", complete.to_string());
     let (emu_child, emu_stdin, world) = spawn_ready(emu, &work_dir.join("emulator.log"), "AWS emulator")?;
 
     let kubeconfig = PathBuf::from(
@@ -114,7 +261,9 @@ fn start() -> Result<Env, String> {
         kubeconfig,
         world,
         work_dir,
-        _children: Mutex::new(vec![(cp_child, cp_stdin), (emu_child, emu_stdin)]),
+        reused: false,
+        children: Mutex::new(vec![(cp_child, cp_stdin), (emu_child, emu_stdin)]),
+        controlplane_cmd,
     })
 }
 

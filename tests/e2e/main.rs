@@ -8,6 +8,7 @@
 
 mod admission;
 mod budget;
+mod chaos;
 mod deployment;
 mod doctor;
 mod env;

@@ -1346,6 +1346,76 @@ def test_fault_latency_and_control_api(world):
     assert control(world, "/faults", method="DELETE") == (200, {"cleared": 1})
 
 
+def test_fault_expired_token_for_existing_sessions_only(world):
+    """Expiry: the sessions that exist when the rule is added fail with ExpiredToken,
+    a session assumed afterwards (same role, same session name) works."""
+    session = f"exp-{uuid.uuid4().hex[:6]}"
+    old = as_role(world, "deployer", "codedeploy", session=session)
+    (rule,) = add_faults(world, {"principal_contains": f"/{session}", "effect": "expiredToken",
+                                 "existingSessionsOnly": True})
+    assert rule["existingSessionsOnly"] is True and rule["existingSessions"] >= 1
+    with pytest.raises(ClientError) as err:
+        old.get_application(applicationName="webapp")
+    assert error_of(err)[0] == "ExpiredTokenException"
+    fresh = as_role(world, "deployer", "codedeploy", session=session)
+    assert fresh.get_application(applicationName="webapp")["application"]["applicationName"] == "webapp"
+    assert fault_state(world, rule["id"])["fired"] == 1
+    status, body = control(world, "/faults", {"service": "s3", "effect": "throttle",
+                                              "existingSessionsOnly": "yes"})
+    assert status == 400 and "existingSessionsOnly" in body["error"]
+    control(world, f"/faults/{rule['id']}", method="DELETE")
+
+
+def test_calls_record_the_user_agent_application(world):
+    session = f"ua-{uuid.uuid4().hex[:6]}"
+    creds = assume(world, "deployer", session=session)["Credentials"]
+    for app in ("replica-a", None):
+        config = CLIENT_CONFIG.merge(Config(user_agent_appid=app)) if app else CLIENT_CONFIG
+        boto3.client("codedeploy", endpoint_url=world["endpoint"], region_name=world["region"],
+                     aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                     aws_session_token=creds["SessionToken"], config=config,
+                     ).get_application(applicationName="webapp")
+    _, calls = control(world, f"/calls?principal_contains=/{session}")
+    assert [c.get("userAgentApp") for c in calls] == ["replica-a", None]
+    _, mine = control(world, f"/counters?app=replica-a&principal_contains=/{session}")
+    assert mine == {"codedeploy:GetApplication": 1}
+    assert isinstance(calls[0]["epoch"], float) and calls[0]["time"].endswith("+00:00")
+
+
+def test_bulk_deployment_groups_deployment_listing_and_stats(world):
+    prefix = f"bulk-{uuid.uuid4().hex[:6]}"
+    names = [f"{prefix}-{i}" for i in range(300)]
+    before = control(world, "/stats")[1]
+    status, body = control(world, "/codedeploy/deployment-groups",
+                           {"applicationName": "webapp", "deploymentGroupNames": names})
+    assert (status, body) == (200, {"created": 300, "existing": 0})
+    status, body = control(world, "/codedeploy/deployment-groups",
+                           {"applicationName": "webapp", "deploymentGroupNames": names[:2] + [prefix]})
+    assert (status, body) == (200, {"created": 1, "existing": 2})
+    assert control(world, "/codedeploy/deployment-groups",
+                   {"applicationName": "nope", "deploymentGroupNames": ["x"]})[0] == 404
+    assert control(world, "/codedeploy/deployment-groups", {"applicationName": "webapp"})[0] == 400
+    cd = as_role(world, "deployer", "codedeploy")
+    group = cd.get_deployment_group(applicationName="webapp", deploymentGroupName=names[-1])
+    assert group["deploymentGroupInfo"]["serviceRoleArn"] == world["codedeploy"]["serviceRoleArn"]
+    dep_id = cd.create_deployment(applicationName="webapp", deploymentGroupName=names[0],
+                                  revision=revision(world), description="[crossdeploy:o1:d1]")["deploymentId"]
+    _, listed = control(world, f"/codedeploy/deployments?applicationName=webapp&deploymentGroupName={names[0]}")
+    (only,) = listed["deployments"]
+    assert only["deploymentId"] == dep_id and only["creator"] == "user"
+    assert only["description"] == "[crossdeploy:o1:d1]"
+    assert only["revision"]["s3Location"]["key"] == "webapp/webapp-1.0.0.zip"
+    _, everything = control(world, "/codedeploy/deployments?applicationName=webapp")
+    assert dep_id in {d["deploymentId"] for d in everything["deployments"]}
+    assert control(world, "/codedeploy/deployments")[0] == 400
+    _, stats = control(world, "/stats")
+    assert stats["pid"] > 1 and stats["cpuSeconds"] >= before["cpuSeconds"]
+    assert stats["rssKiB"] > 0 and stats["maxRssKiB"] >= stats["rssKiB"] // 2
+    assert stats["deployments"] > before["deployments"]
+    assert stats["calls"]["lastSeq"] > before["calls"]["lastSeq"]
+    assert stats["calls"]["dropped"] == 0 and stats["calls"]["kept"] <= stats["calls"]["maxRecords"]
+
+
 # --------------------------------------------------------------------------- policy evaluator (no server)
 
 

@@ -19,6 +19,7 @@ Modules, one concern each:
 - ``protocol_errors``      auth errors of JSON services (CodeDeploy) as JSON, not moto's XML
 - ``counters``             record of every AWS call (for ``/_crossdeploy/calls`` and counters)
 - ``faults``               injected throttling/5xx/latency/expired credentials (control API)
+- ``fast_paths``           moto's per-request work that never changes, done once (speed only)
 - ``control_api``          gap (d): the unsigned JSON control API under ``/_crossdeploy/``
 - ``world``                the seeded two-account world of the CodeDeploy cross-account guide
 """

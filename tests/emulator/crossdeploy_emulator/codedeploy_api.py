@@ -15,8 +15,9 @@ What ``install`` changes (the lifecycle itself is ``codedeploy_lifecycle``):
   deployment gets its plan, ``previousRevision`` and, when the request has none, the
   group's ``autoRollbackConfiguration``; moto's Application/DeploymentGroup
   DoesNotExist errors are kept;
-- Get/BatchGet/ListDeployments refresh statuses first; ListDeployments accepts a
-  tz-aware ``createTimeRange``;
+- Get/BatchGet/ListDeployments refresh the statuses of the groups they touch first;
+  ListDeployments of one group looks at that group's deployments only (moto's walks
+  every deployment of the backend) and accepts a tz-aware ``createTimeRange``;
 - StopDeployment (new): ``{"status": "Pending", "statusMessage"}``, the deployment
   becomes ``Stopped`` (errorInformation ``MANUAL_STOP``), optional rollback;
   ``DeploymentAlreadyCompletedException`` when it is not active;
@@ -55,6 +56,8 @@ from .codedeploy_lifecycle import (
     new_deployment_id,
     refresh,
     refresh_all,
+    refresh_deployments,
+    refresh_group,
     stop_deployment,
     style_of,
     utcnow,
@@ -93,6 +96,27 @@ def _without_empty(info: dict) -> dict:
     return {k: v for k, v in info.items() if v is not None and v != "" and v != {} and v != []}
 
 
+def _list_group(backend: Any, application: str, group: str, statuses: list,
+                create_time_range: dict) -> list:
+    """moto's ListDeployments for one (application, group), over the group's index
+    instead of every deployment of the backend; same checks, same order."""
+    from moto.codedeploy.exceptions import InvalidTimeRangeException
+
+    start = create_time_range.get("start")
+    end = create_time_range.get("end")
+    if start is not None and end is not None and start > end:
+        raise InvalidTimeRangeException("The start time must be earlier than the end time.")
+    if group not in backend.deployment_groups.get(application, {}):
+        return []
+    return [
+        d.deployment_id
+        for d in _deployments_in_group(backend, application, group)
+        if (not statuses or d.status in statuses)
+        and (start is None or d.create_time >= start)
+        and (end is None or d.create_time <= end)
+    ]
+
+
 def install() -> None:
     """Patch moto.codedeploy (idempotent). See the module docstring."""
     global _installed
@@ -121,7 +145,7 @@ def install() -> None:
                           revision: Any, *args: Any, **kwargs: Any) -> str:
         with LOCK:
             now = utcnow()
-            refresh_all(self, now)
+            refresh_group(self, application_name, deployment_group_name, now)
             group = self.deployment_groups.get(application_name, {}).get(deployment_group_name)
             if application_name in self.applications and group is not None:
                 for d in _deployments_in_group(self, application_name, deployment_group_name):
@@ -150,12 +174,12 @@ def install() -> None:
 
     def get_deployment(self: Any, deployment_id: str) -> Any:
         with LOCK:
-            refresh_all(self)
+            refresh_deployments(self, [deployment_id])
             return original_get(self, deployment_id)
 
     def batch_get_deployments(self: Any, deployment_ids: list) -> list:
         with LOCK:
-            refresh_all(self)
+            refresh_deployments(self, deployment_ids)
             return original_batch_get(self, deployment_ids)
 
     def list_deployments(self: Any, application_name: str, deployment_group_name: str,
@@ -164,9 +188,15 @@ def install() -> None:
         # moto compares the parsed (tz-aware) range with its naive createTime.
         create_time_range = {k: _naive_utc(v) for k, v in (create_time_range or {}).items()}
         with LOCK:
-            refresh_all(self)
-            return original_list(self, application_name, deployment_group_name,
-                                 external_id, include_only_statuses, create_time_range)
+            if not (application_name and deployment_group_name):
+                # moto's own checks and answer (every deployment of the backend)
+                refresh_all(self)
+                return original_list(self, application_name, deployment_group_name,
+                                     external_id, include_only_statuses, create_time_range)
+            # One group: moto's filters over that group's deployments only.
+            refresh_group(self, application_name, deployment_group_name)
+            return _list_group(self, application_name, deployment_group_name,
+                               include_only_statuses, create_time_range)
 
     def stop(self: Any, deployment_id: str, auto_rollback_enabled: bool = False) -> None:
         stop_deployment(self, deployment_id, auto_rollback_enabled)
@@ -210,7 +240,8 @@ def install() -> None:
         deployments = []
         if backend is not None:
             with LOCK:
-                refresh_all(backend)
+                refresh_group(backend, group.application.application_name,
+                              group.deployment_group_name)
                 deployments = sorted(
                     _deployments_in_group(backend, group.application.application_name,
                                           group.deployment_group_name),

@@ -14,7 +14,9 @@ works from Ready too. ``CONTINUE_DEPLOYMENT`` groups do not wait.
 
 Status, times and overview are computed *lazily from the timestamps* whenever a
 deployment is read (``refresh``), so there is no timer thread and results depend only
-on the clock. A stop or a completion through the control API "forces" the final state at
+on the clock. Deployments are indexed by group (``_Index``), and a call refreshes only
+the groups it touches and, in them, only the deployments that are not final yet: a
+call costs the same with 10 or 10,000 deployments in the backend. A stop or a completion through the control API "forces" the final state at
 that moment. The status of each instance (``instance_statuses``) is derived from the
 deployment's status and the plan's ``failed_instances``; deploymentOverview counts it,
 ``codedeploy_targets`` reports it per target.
@@ -39,7 +41,8 @@ How this is wired into moto's API is in ``codedeploy_api``.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+import itertools
+import random
 import string
 import threading
 from dataclasses import dataclass, field
@@ -58,8 +61,13 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 LOCK = threading.RLock()
 
 
+# Ids need to be unique, not secret: one generator seeded from os.urandom (the
+# secrets module read the OS for every character).
+_ID_RANDOM = random.Random()
+
+
 def new_deployment_id() -> str:
-    return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
+    return "d-" + "".join(_ID_RANDOM.choices(_ID_ALPHABET, k=9))
 
 
 def utcnow() -> dt.datetime:
@@ -211,12 +219,45 @@ def refresh(deployment: Any, now: dt.datetime) -> None:
 # --------------------------------------------------------------------------- backend ops
 
 
+class _Index:
+    """Per backend: every deployment by (application, group) in creation order, and per
+    group the *pending* ones, whose status may still change with time (not final yet).
+    A call refreshes only the groups it touches, and in them only the pending
+    deployments, so its cost does not grow with the number of deployments the backend
+    has ever made."""
+
+    def __init__(self) -> None:
+        self.by_group: dict[tuple[str, str], list] = {}
+        self.pending: dict[tuple[str, str], list] = {}
+        self.count = 0
+
+    def add(self, deployment: Any) -> None:
+        key = (deployment.application_name, deployment.deployment_group_name)
+        self.by_group.setdefault(key, []).append(deployment)
+        if deployment.status not in FINAL_STATUSES:
+            self.pending.setdefault(key, []).append(deployment)
+        self.count += 1
+
+
+def _index(backend: Any) -> _Index:
+    """The backend's index, brought up to date. moto keeps ``backend.deployments`` in
+    creation order and only ever adds to it, so deployments made since the last look
+    are its last entries; anything else (a reset) rebuilds the index."""
+    index: Optional[_Index] = getattr(backend, "_xd_index", None)
+    total = len(backend.deployments)
+    if index is None or index.count > total:
+        index = _Index()
+        backend._xd_index = index
+    if index.count < total:
+        new = list(itertools.islice(reversed(backend.deployments.values()), total - index.count))
+        for deployment in reversed(new):
+            index.add(deployment)
+    return index
+
+
 def _deployments_in_group(backend: Any, application: str, group: str) -> list:
-    return [
-        d
-        for d in backend.deployments.values()
-        if d.application_name == application and d.deployment_group_name == group
-    ]
+    """The group's deployments, in creation order."""
+    return list(_index(backend).by_group.get((application, group), ()))
 
 
 def _rollback_wanted_on_failure(deployment: Any) -> bool:
@@ -224,22 +265,66 @@ def _rollback_wanted_on_failure(deployment: Any) -> bool:
     return bool(config.get("enabled")) and "DEPLOYMENT_FAILURE" in (config.get("events") or [])
 
 
-def refresh_all(backend: Any, now: Optional[dt.datetime] = None) -> None:
-    """Refresh every deployment of a backend, materialising automatic rollbacks of
-    failed deployments (in creation order, so a rollback's own status is right)."""
+def _refresh_pending(backend: Any, key: tuple[str, str], now: dt.datetime) -> None:
+    """Refresh a group's pending deployments in creation order, materialising automatic
+    rollbacks of failed ones (a rollback joins the group's pending list and is refreshed
+    in the same pass); deployments that reached a final status leave the list."""
+    index = _index(backend)
+    pending = index.pending.get(key)
+    if not pending:
+        return
+    position = 0
+    while position < len(pending):
+        deployment = pending[position]
+        position += 1
+        refresh(deployment, now)
+        plan: Optional[Plan] = getattr(deployment, "_xd_plan", None)
+        if (
+            plan is not None
+            and not plan.rollback_handled
+            and deployment.status == "Failed"
+            and plan.forced is None
+            and _rollback_wanted_on_failure(deployment)
+        ):
+            start_rollback(backend, deployment, deployment.complete_time, now)
+            _index(backend)  # the rollback is appended to ``pending``
+    still = [d for d in pending
+             if getattr(d, "_xd_plan", None) is not None and d.status not in FINAL_STATUSES]
+    if still:
+        index.pending[key] = still
+    else:
+        index.pending.pop(key, None)
+
+
+def refresh_group(backend: Any, application: str, group: str,
+                  now: Optional[dt.datetime] = None) -> None:
+    """Bring one group's deployments up to ``now`` (see ``_refresh_pending``)."""
+    with LOCK:
+        _refresh_pending(backend, (application, group), now or utcnow())
+
+
+def refresh_deployments(backend: Any, deployment_ids: Any,
+                        now: Optional[dt.datetime] = None) -> None:
+    """Bring the groups of these deployments up to ``now`` (unknown ids are skipped)."""
     now = now or utcnow()
     with LOCK:
-        for deployment in list(backend.deployments.values()):
-            refresh(deployment, now)
-            plan: Optional[Plan] = getattr(deployment, "_xd_plan", None)
-            if (
-                plan is not None
-                and not plan.rollback_handled
-                and deployment.status == "Failed"
-                and plan.forced is None
-                and _rollback_wanted_on_failure(deployment)
-            ):
-                start_rollback(backend, deployment, deployment.complete_time, now)
+        keys = []
+        for deployment_id in deployment_ids or ():
+            deployment = backend.deployments.get(deployment_id)
+            if deployment is not None:
+                key = (deployment.application_name, deployment.deployment_group_name)
+                if key not in keys:
+                    keys.append(key)
+        for key in keys:
+            _refresh_pending(backend, key, now)
+
+
+def refresh_all(backend: Any, now: Optional[dt.datetime] = None) -> None:
+    """Refresh every pending deployment of a backend, group by group."""
+    now = now or utcnow()
+    with LOCK:
+        for key in list(_index(backend).pending):
+            _refresh_pending(backend, key, now)
 
 
 def _last_successful_revision(backend: Any, application: str, group: str, before: Any = None):
@@ -317,6 +402,7 @@ def _create_internal(
     deployment._xd_plan = make_plan(behaviour, at, always_succeed=True,
                                     style=style_of(deployment.deployment_group))
     deployment._xd_plan.rollback_handled = True
+    _index(backend)
     return deployment
 
 
@@ -339,8 +425,8 @@ def start_fleet_deployment(backend: Any, application: str, group: str, creator: 
         raise ValueError(f"creator must be one of {FLEET_CREATORS}, got {creator!r}")
     with LOCK:
         now = utcnow()
-        refresh_all(backend, now)
         backend.get_deployment_group(application, group)  # ...DoesNotExistException
+        _refresh_pending(backend, (application, group), now)
         deployments = _deployments_in_group(backend, application, group)
         active = [d for d in deployments if d.status in ACTIVE_STATUSES]
         if active:
@@ -381,7 +467,7 @@ def stop_deployment(backend: Any, deployment_id: str, auto_rollback_enabled: boo
 
     with LOCK:
         now = utcnow()
-        refresh_all(backend, now)
+        refresh_deployments(backend, [deployment_id], now)
         deployment = backend.get_deployment(deployment_id)  # DeploymentDoesNotExistException
         if deployment.status not in ACTIVE_STATUSES:
             raise CodeDeployException(
@@ -409,7 +495,7 @@ def continue_deployment(backend: Any, deployment_id: str, wait_type: Optional[st
     wait_type = wait_type or READY_WAIT
     with LOCK:
         now = utcnow()
-        refresh_all(backend, now)
+        refresh_deployments(backend, [deployment_id], now)
         deployment = backend.get_deployment(deployment_id)  # DeploymentDoesNotExistException
         if wait_type not in (READY_WAIT, TERMINATION_WAIT):
             raise CodeDeployException("InvalidDeploymentWaitTypeException",
@@ -450,7 +536,7 @@ def force_complete(
         raise ValueError("status must be Succeeded or Failed")
     with LOCK:
         now = utcnow()
-        refresh_all(backend, now)
+        refresh_deployments(backend, [deployment_id], now)
         deployment = backend.get_deployment(deployment_id)
         if deployment.status not in ACTIVE_STATUSES:
             raise ValueError(

@@ -37,7 +37,7 @@ import hashlib
 from typing import Any, Optional
 
 from .codedeploy_behaviour import HOOK_SCRIPTS
-from .codedeploy_lifecycle import LOCK, Plan, instance_statuses, refresh_all, utcnow
+from .codedeploy_lifecycle import LOCK, Plan, instance_statuses, refresh_deployments, utcnow
 
 PAGE_SIZE = 10  # AWS does not document its page size; a small one makes paging visible
 MAX_BATCH = 25  # API Reference, BatchGetDeploymentTargets: "The maximum number ... is 25"
@@ -142,7 +142,7 @@ def _span(deployment: Any, plan: Plan, now: dt.datetime) -> tuple[dt.datetime, d
 def _started_deployment(backend: Any, deployment_id: Optional[str]) -> Any:
     if not deployment_id:
         raise _error("DeploymentIdRequiredException", "At least one deployment ID must be specified.")
-    refresh_all(backend)
+    refresh_deployments(backend, [deployment_id])
     deployment = backend.get_deployment(deployment_id)  # DeploymentDoesNotExistException
     if deployment.status in ("Created", "Queued"):
         raise _error("DeploymentNotStartedException",

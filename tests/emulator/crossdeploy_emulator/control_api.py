@@ -24,6 +24,12 @@ POST   /_crossdeploy/codedeploy/scale-out   start an Auto Scaling scale-out depl
                                             successful revision; 409 when the group is
                                             busy or has no successful deployment
 POST   /_crossdeploy/codedeploy/agent-update  the same with creator ``CodeDeployAutoUpdate``
+POST   /_crossdeploy/codedeploy/deployment-groups  create many deployment groups at once,
+                                            in-process (a benchmark's 10,000 groups)
+GET    /_crossdeploy/codedeploy/deployments every deployment of an application (or one
+                                            group), as CodeDeploy has them now
+GET    /_crossdeploy/stats                  the emulator process (pid, CPU, memory) and
+                                            the size of its records
 GET    /_crossdeploy/faults                 ``{"rules": [...]}`` with how often each matched
                                             and fired
 POST   /_crossdeploy/faults                 add fault rules (``faults``); an empty list
@@ -49,6 +55,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import resource
+import threading
+import time
 from typing import Any, Callable, Iterable, Optional
 
 from . import CONTROL_PREFIX, codedeploy_behaviour, codedeploy_lifecycle, faults
@@ -113,7 +123,7 @@ def _query(environ: dict) -> dict[str, str]:
 def _call_filters(query: dict[str, str]) -> dict:
     filters: dict[str, Any] = {
         k: query[k]
-        for k in ("service", "operation", "principal_contains", "account", "outcome")
+        for k in ("service", "operation", "principal_contains", "account", "outcome", "app")
         if query.get(k)
     }
     if query.get("since"):
@@ -220,6 +230,98 @@ def _fleet_deployment(environ: dict, default_creator: str) -> Any:
     }
 
 
+def _create_groups(environ: dict) -> Any:
+    """Many deployment groups of one application, straight on the backend (no SigV4,
+    no IAM, no call records): what a benchmark needs before its first object."""
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    doc = _read_json(environ)
+    account = doc.get("account") or _production_account()
+    application = doc.get("applicationName")
+    names = doc.get("deploymentGroupNames")
+    if not application or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _BadRequest("applicationName and deploymentGroupNames (a list of names) are required")
+    codedeploy = _world.get("codedeploy") or {}
+    service_role = doc.get("serviceRoleArn") or codedeploy.get("serviceRoleArn")
+    config = doc.get("deploymentConfigName") or codedeploy.get("deploymentConfigName")
+    backend = _codedeploy_backend(account, doc.get("region") or DEFAULT_REGION)
+    created = existing = 0
+    with codedeploy_lifecycle.LOCK:
+        for name in names:
+            if name in backend.deployment_groups.get(application, {}):
+                existing += 1
+                continue
+            try:
+                backend.create_deployment_group(
+                    application_name=application, deployment_group_name=name,
+                    deployment_config_name=config, ec2_tag_filters=None,
+                    on_premises_instance_tag_filters=None, auto_scaling_groups=None,
+                    service_role_arn=service_role)
+            except CodeDeployException as e:  # unknown application
+                raise _BadRequest(e.message, 404)
+            created += 1
+    log.info("codedeploy: %d deployment groups created in %s/%s (%d existed)", created,
+             account, application, existing)
+    return {"created": created, "existing": existing}
+
+
+def _list_deployments(environ: dict) -> Any:
+    query = _query(environ)
+    account = query.get("account") or _production_account()
+    application = query.get("applicationName")
+    if not application:
+        raise _BadRequest("applicationName is required")
+    backend = _codedeploy_backend(account, query.get("region") or DEFAULT_REGION)
+    group = query.get("deploymentGroupName")
+    with codedeploy_lifecycle.LOCK:
+        if group:
+            codedeploy_lifecycle.refresh_group(backend, application, group)
+            deployments = codedeploy_lifecycle._deployments_in_group(backend, application, group)
+        else:
+            codedeploy_lifecycle.refresh_all(backend)
+            deployments = [d for d in backend.deployments.values()
+                           if d.application_name == application]
+        return {"deployments": [{
+            **_deployment_summary(d),
+            "creator": d.creator,
+            "description": d.description,
+            "revision": d.revision,
+            "createTime": d.create_time,
+            "completeTime": d.complete_time,
+        } for d in deployments]}
+
+
+def _stats() -> Any:
+    from moto.codedeploy.models import codedeploy_backends
+
+    rss_kib = None
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    rss_kib = int(line.split()[1])
+    except OSError:
+        pass
+    deployments = pending = 0
+    with codedeploy_lifecycle.LOCK:
+        for account in list(codedeploy_backends.keys()):
+            backend = codedeploy_backends[account].get(DEFAULT_REGION)
+            if backend is not None:
+                deployments += len(backend.deployments)
+                index = getattr(backend, "_xd_index", None)
+                pending += sum(len(p) for p in index.pending.values()) if index else 0
+    return {
+        "pid": os.getpid(),
+        "cpuSeconds": round(time.process_time(), 3),
+        "rssKiB": rss_kib,
+        "maxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "threads": threading.active_count(),
+        "calls": CALLS.stats(),
+        "deployments": deployments,
+        "pendingDeployments": pending,
+    }
+
+
 def _faults(method: str, route: str, environ: dict) -> Any:
     rule_id = route[len("/faults/"):] if route.startswith("/faults/") else None
     if method == "GET" and rule_id is None:
@@ -271,11 +373,18 @@ def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if route == "/codedeploy/agent-update" and method == "POST":
             return _json_response(start_response, 200,
                                   _fleet_deployment(environ, "CodeDeployAutoUpdate"))
+        if route == "/codedeploy/deployment-groups" and method == "POST":
+            return _json_response(start_response, 200, _create_groups(environ))
+        if route == "/codedeploy/deployments" and method == "GET":
+            return _json_response(start_response, 200, _list_deployments(environ))
+        if route == "/stats" and method == "GET":
+            return _json_response(start_response, 200, _stats())
         if route == "/faults" or route.startswith("/faults/"):
             return _json_response(start_response, 200, _faults(method, route, environ))
         known = {"/health", "/world", "/calls", "/counters", "/reset-counters",
                  "/codedeploy/behaviour", "/codedeploy/complete", "/codedeploy/scale-out",
-                 "/codedeploy/agent-update"}
+                 "/codedeploy/agent-update", "/codedeploy/deployment-groups",
+                 "/codedeploy/deployments", "/stats"}
         if route in known:
             return _json_response(start_response, 405, {"error": f"{method} not allowed on {route}"})
         return _json_response(start_response, 404, {"error": f"no control endpoint {route}"})

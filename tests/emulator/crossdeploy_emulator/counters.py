@@ -14,7 +14,15 @@ one thread per request):
   then it calls the request listeners (``add_request_listener``: ``faults``).
 
 A call whose answer was injected by ``faults`` carries ``"injected": true`` and the
-injected error code as outcome; injected latency is ``"injectedLatencySeconds"``.
+injected error code as outcome; injected latency is ``"injectedLatencySeconds"``. A
+caller whose SDK user agent names an application (``app/<id>``, e.g. from
+``AWS_SDK_UA_APP_ID``) gets ``"userAgentApp": "<id>"``: two replicas of the operator
+share one identity, and this tells them apart.
+
+Records are kept as interned tuples (a few hundred bytes each) and capped at
+``MAX_RECORDS`` (``CROSSDEPLOY_EMULATOR_MAX_CALL_RECORDS``, default 200,000; the
+oldest go first and are counted in ``stats``); ``since`` queries skip to their
+sequence number instead of scanning everything.
 
 Secrets never enter a record: for ``sts:AssumeRole`` only RoleArn, RoleSessionName and
 DurationSeconds are kept (never ExternalId, Policy or tokens); signatures, access keys
@@ -23,16 +31,22 @@ and session tokens are never read into it.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import datetime as dt
 import json
+import os
 import re
+import sys
 import threading
+import time
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import parse_qs
 
 from . import CONTROL_PREFIX, identity
 
-MAX_RECORDS = 200_000
+# Records kept (oldest dropped first); ``/_crossdeploy/stats`` says how many were dropped.
+MAX_RECORDS = int(os.environ.get("CROSSDEPLOY_EMULATOR_MAX_CALL_RECORDS", "200000"))
 
 # Parameters kept per service (request parameter names as the service spells them).
 _PARAM_WHITELIST = {
@@ -63,23 +77,70 @@ _NEVER = {"ExternalId", "Policy", "SecretAccessKey", "SessionToken", "TokenCode"
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+# The application id SDKs put in their user agent (``app/<id>``; the Rust SDK and
+# botocore take it from AWS_SDK_UA_APP_ID), so that callers sharing one identity can
+# still be told apart.
+_APP_ID = re.compile(r"(?:^|\s)app/([^\s]+)")
+
+# A kept record is a tuple (compact: at 10,000 objects the operator makes ~100,000
+# calls): seq, epoch seconds, then these fields (strings interned), then ``extra``
+# (a dict of the rarer keys, or None).
+_FIELDS = ("service", "operation", "account", "principal", "outcome", "httpStatus",
+           "params", "userAgentApp")
+_SEQ, _EPOCH, _FIRST = 0, 1, 2
+_INDEX = {name: _FIRST + i for i, name in enumerate(_FIELDS)}
+_EXTRA = _FIRST + len(_FIELDS)
+_FILTERS = ("service", "operation", "account", "outcome", "userAgentApp")
+
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if isinstance(value, str) else value
+
+
+def _compact(record: dict) -> tuple:
+    extra = {k: v for k, v in record.items() if k not in _FIELDS and k not in ("seq", "time")}
+    return (record["seq"], record["time"],
+            *(_intern(record.get(name)) for name in _FIELDS[:5]),
+            record.get("httpStatus"), record.get("params") or None,
+            _intern(record.get("userAgentApp")), extra or None)
+
+
+def _expand(row: tuple) -> dict:
+    epoch = row[_EPOCH]
+    record: dict[str, Any] = {
+        "seq": row[_SEQ],
+        "time": dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "epoch": epoch,
+    }
+    for name in _FIELDS:
+        record[name] = row[_INDEX[name]]
+    record["params"] = dict(record["params"] or {})
+    if record["userAgentApp"] is None:
+        del record["userAgentApp"]
+    if row[_EXTRA]:
+        record.update(row[_EXTRA])
+    return record
 
 
 class CallLog:
-    """Thread-safe, append-only (until reset) list of call records."""
+    """Thread-safe, append-only (until reset) log of call records, kept compact and
+    capped at MAX_RECORDS (the oldest are dropped and counted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_records: int = MAX_RECORDS) -> None:
         self._lock = threading.Lock()
-        self._records: list[dict] = []
+        self._records: collections.deque = collections.deque()
         self._seq = 0
+        self._dropped = 0
+        self.max_records = max_records
 
     def append(self, record: dict) -> None:
         with self._lock:
             self._seq += 1
             record["seq"] = self._seq
-            self._records.append(record)
-            if len(self._records) > MAX_RECORDS:
-                del self._records[: len(self._records) - MAX_RECORDS]
+            self._records.append(_compact(record))
+            while len(self._records) > self.max_records:
+                self._records.popleft()
+                self._dropped += 1
 
     def reset(self) -> int:
         with self._lock:
@@ -87,7 +148,7 @@ class CallLog:
             self._records.clear()
             return dropped
 
-    def query(
+    def _rows(
         self,
         service: Optional[str] = None,
         operation: Optional[str] = None,
@@ -95,33 +156,37 @@ class CallLog:
         account: Optional[str] = None,
         outcome: Optional[str] = None,
         since: Optional[int] = None,
-    ) -> list[dict]:
+        app: Optional[str] = None,
+    ) -> Iterable[tuple]:
         with self._lock:
-            records = list(self._records)
+            rows = list(self._records)
+        if since is not None:
+            rows = rows[bisect.bisect_right(rows, since, key=lambda r: r[_SEQ]):]
+        wanted = [(_INDEX[name], value) for name, value in zip(
+            _FILTERS, (service, operation, account, outcome, app)) if value]
+        principal_at = _INDEX["principal"]
+        for row in rows:
+            if any(row[i] != value for i, value in wanted):
+                continue
+            if principal_contains and principal_contains not in (row[principal_at] or ""):
+                continue
+            yield row
 
-        def keep(r: dict) -> bool:
-            if service and r.get("service") != service:
-                return False
-            if operation and r.get("operation") != operation:
-                return False
-            if principal_contains and principal_contains not in (r.get("principal") or ""):
-                return False
-            if account and r.get("account") != account:
-                return False
-            if outcome and r.get("outcome") != outcome:
-                return False
-            if since is not None and r["seq"] <= since:
-                return False
-            return True
-
-        return [dict(r) for r in records if keep(r)]
+    def query(self, **filters: Any) -> list[dict]:
+        return [_expand(row) for row in self._rows(**filters)]
 
     def counters(self, **filters: Any) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for r in self.query(**filters):
-            key = f"{r.get('service')}:{r.get('operation')}"
+        service_at, operation_at = _INDEX["service"], _INDEX["operation"]
+        for row in self._rows(**filters):
+            key = f"{row[service_at]}:{row[operation_at]}"
             counts[key] = counts.get(key, 0) + 1
         return dict(sorted(counts.items()))
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"lastSeq": self._seq, "kept": len(self._records),
+                    "dropped": self._dropped, "maxRecords": self.max_records}
 
     @property
     def last_seq(self) -> int:
@@ -205,6 +270,8 @@ def _annotate(response: Any, resource: str) -> None:
     else:
         params = _whitelisted_params(response, service)
     caller = identity.caller_of_response(response)
+    _current.access_key_id = identity.access_key_from_authorization(
+        response.headers.get("Authorization"))
     record.update(
         service=service,
         operation=operation,
@@ -217,6 +284,12 @@ def _annotate(response: Any, resource: str) -> None:
 def current_record() -> Optional[dict]:
     """The record of the request this thread is serving (None outside a request)."""
     return getattr(_current, "record", None)
+
+
+def current_access_key_id() -> Optional[str]:
+    """The access key id that signed the request this thread is serving (never
+    recorded; ``faults`` matches rules for existing sessions on it)."""
+    return getattr(_current, "access_key_id", None)
 
 
 # Called with the annotated record of every AWS request, before moto authorizes it.
@@ -327,7 +400,7 @@ class RecordingMiddleware:
 
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", "") or "")
         record: dict = {
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": time.time(),  # epoch seconds; served as ISO 8601 ("time") and "epoch"
             "service": scope.group(2) if scope else None,
             "operation": _fallback_operation(environ),
             "account": None,
@@ -336,6 +409,10 @@ class RecordingMiddleware:
             "httpStatus": None,
             "params": {},
         }
+        app_id = _APP_ID.search(environ.get("HTTP_USER_AGENT", "") or "") or _APP_ID.search(
+            environ.get("HTTP_X_AMZ_USER_AGENT", "") or "")
+        if app_id:
+            record["userAgentApp"] = app_id.group(1)
         _current.record = record
         captured: dict = {}
 
@@ -373,4 +450,5 @@ class RecordingMiddleware:
             raise
         finally:
             _current.record = None
+            _current.access_key_id = None
             CALLS.append(record)

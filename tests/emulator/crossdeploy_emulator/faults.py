@@ -15,6 +15,11 @@ What this module adds (rules are set through the control API, ``/_crossdeploy/fa
 - how often: ``probability`` (default 1; drawn from a ``random.Random(seed)`` per rule,
   so a run with the same sequence of matching calls repeats exactly) and ``count`` (fire
   at most N times, e.g. "the next 2 calls");
+- ``existingSessionsOnly``: match only calls signed with assumed-role credentials that
+  existed when the rule was added. With ``expiredToken`` this is what expiry looks like:
+  the sessions a caller holds stop working, and a session it assumes afterwards works
+  (a rule on ``principal_contains`` alone also fails the new session, whose ARN is the
+  same);
 - rules are checked in the order they were added; the latency of every rule that fires
   adds up, the first rule that fires with an error effect decides the answer.
 
@@ -99,8 +104,12 @@ class Rule:
     matched: int = 0
     fired: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    # existingSessionsOnly: access key ids of the sessions that existed at creation
+    sessions: Optional[frozenset] = field(default=None, repr=False)
 
     def matches(self, record: dict) -> bool:
+        if self.sessions is not None and counters.current_access_key_id() not in self.sessions:
+            return False
         if self.service and record.get("service") != self.service:
             return False
         if self.operation and record.get("operation") != self.operation:
@@ -124,14 +133,29 @@ class Rule:
             doc["httpStatus"] = self.http_status
         if self.latency_seconds:
             doc["latencySeconds"] = self.latency_seconds
+        if self.sessions is not None:
+            doc.update(existingSessionsOnly=True, existingSessions=len(self.sessions))
         doc.update(probability=self.probability, seed=self.seed, count=self.count,
                    matched=self.matched, fired=self.fired)
         return doc
 
 
 _RULE_FIELDS = {
-    "id", "effect", "probability", "count", "latencySeconds", "httpStatus", "seed", *MATCH_FIELDS,
+    "id", "effect", "probability", "count", "latencySeconds", "httpStatus", "seed",
+    "existingSessionsOnly", *MATCH_FIELDS,
 }
+
+
+def existing_sessions() -> frozenset:
+    """Access key ids of every assumed-role session STS has issued so far."""
+    from moto.sts.models import sts_backends
+
+    keys: set = set()
+    for account in list(sts_backends.keys()):
+        backend = sts_backends[account].get("aws")  # dict.get: creates nothing
+        if backend is not None:
+            keys.update(role.access_key_id for role in backend.assumed_roles)
+    return frozenset(keys)
 
 
 def parse_rule(doc: Any, rule_id: str) -> Rule:
@@ -165,11 +189,15 @@ def parse_rule(doc: Any, rule_id: str) -> Rule:
     if "httpStatus" in doc and effect != "error5xx":
         raise ValueError("httpStatus applies to effect error5xx only")
     seed = int(doc.get("seed") or 0)
+    existing_only = doc.get("existingSessionsOnly", False)
+    if not isinstance(existing_only, bool):
+        raise ValueError("existingSessionsOnly must be true or false")
     rule = Rule(
         id=str(doc.get("id") or rule_id), effect=effect,
         **{k: (str(doc[k]) if doc.get(k) else None) for k in MATCH_FIELDS},
         probability=probability, count=count, latency_seconds=latency,
         http_status=http_status, seed=seed,
+        sessions=existing_sessions() if existing_only else None,
     )
     rule.rng.seed(seed)
     return rule

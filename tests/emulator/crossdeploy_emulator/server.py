@@ -6,8 +6,8 @@ Order of events:
 1. ``INITIAL_NO_AUTH_ACTION_COUNT=0`` is put in the environment before moto is imported
    (``__main__`` does it; ``main`` re-asserts it on ``moto.settings``): every request is
    SigV4-checked and authorized against IAM policies from the first one on.
-2. The extensions are installed (trust, s3_policy, codedeploy_api, protocol_errors,
-   counters, faults).
+2. The extensions are installed (fast_paths, trust, s3_policy, codedeploy_api,
+   protocol_errors, counters, faults).
 3. The world is seeded in-process (``world.seed``).
 4. moto's WSGI app (``DomainDispatcherApplication``, as ``moto_server`` builds it) is
    wrapped by ``faults.FaultMiddleware`` and ``counters.RecordingMiddleware`` (which
@@ -84,8 +84,18 @@ def install_extensions() -> None:
     # directly. moto reads settings.INITIAL_NO_AUTH_ACTION_COUNT on every request.
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
-    from . import codedeploy_api, codedeploy_iam, counters, faults, protocol_errors, s3_policy, trust
+    from . import (
+        codedeploy_api,
+        codedeploy_iam,
+        counters,
+        fast_paths,
+        faults,
+        protocol_errors,
+        s3_policy,
+        trust,
+    )
 
+    fast_paths.install()
     trust.install()
     s3_policy.install()
     codedeploy_api.install()
