@@ -168,6 +168,7 @@ impl Chaos {
             role_arn: &env.role("deployer"),
             instance_role_arn: &env.role("instanceRole"),
             external_id: &env.external_id(),
+            bucket: &harness::revisions_bucket(),
         }
         .create(args.groups.max(1))
         .await?;
