@@ -46,7 +46,7 @@ use kube::Client;
 
 use support::audit::{self, AuditLog};
 use support::emu::{self, Emu};
-use support::operator::{Operator, OperatorSpec};
+use support::operator::{self, Operator, OperatorSpec};
 use support::procfs;
 use support::ready::Tracker;
 use support::report::{self, Axis, Plot, Series, Table};
@@ -155,6 +155,7 @@ struct Bench {
     phases: Vec<(f64, f64, String)>,
     /// The operator's Kubernetes request count when it was last stopped.
     kube_at_stop: Option<f64>,
+    operator_flags: Vec<String>,
 }
 
 const USER_SA: &str = "crossdeploy-operator";
@@ -256,7 +257,9 @@ impl Bench {
             groups.len(),
             started.elapsed().as_secs_f64()
         );
-        let operator = Operator::start(operator_spec(&args, env, &run, &operator_ns, kubeconfig, &tmp))?;
+        let spec = operator_spec(&args, env, &run, &operator_ns, kubeconfig, &tmp);
+        let operator_flags = spec.args.clone();
+        let operator = Operator::start(spec)?;
         let tracker = Tracker::start(admin.clone(), &format!("crossdeploy.io/bench={run}"));
         let audit = (!env.reused).then(|| AuditLog::new(audit_path));
         let op_pid = Arc::new(AtomicU32::new(operator.pid().unwrap_or(0)));
@@ -278,6 +281,7 @@ impl Bench {
             started: Instant::now(),
             phases: Vec::new(),
             kube_at_stop: None,
+            operator_flags,
         };
         bench.wait_operator_ready().await?;
         bench.sample_in_background();
@@ -619,8 +623,14 @@ fn operator_spec(
         "--s3-force-path-style".to_string(),
     ];
     flags.extend(args.operator_args.iter().cloned());
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_crossdeploy"));
+    flags.extend(operator::per_account_rate_args(
+        &binary,
+        args.accounts,
+        &args.operator_args,
+    ));
     OperatorSpec {
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_crossdeploy")),
+        binary,
         name: "operator".into(),
         kubeconfig,
         args: flags,
@@ -726,7 +736,11 @@ impl Bench {
             machine(),
             env!("CARGO_PKG_VERSION"),
         );
-        let mut text = format!("{header}\n\n{}\n", table.markdown());
+        let mut text = format!(
+            "{header}\noperator flags: {}\n\n{}\n",
+            self.operator_flags.join(" "),
+            table.markdown()
+        );
         for r in results {
             for note in &r.notes {
                 text.push_str(&format!("- {}: {note}\n", r.name));
