@@ -168,6 +168,7 @@ impl Chaos {
             role_arn: &env.role("deployer"),
             instance_role_arn: &env.role("instanceRole"),
             external_id: &env.external_id(),
+            bucket: &harness::revisions_bucket(),
         }
         .create(args.groups.max(1))
         .await?;
@@ -185,7 +186,7 @@ impl Chaos {
             .collect();
         let app = harness::app();
         emu.create_groups(&app, &groups).await?;
-        let spec = operator_spec(env, &run, &operator_ns, &tmp);
+        let spec = operator_spec(env, &run, &operator_ns, accounts.len(), &tmp);
         let tracker = Tracker::start(admin.clone(), &format!("crossdeploy.io/bench={run}"));
         let rng = StdRng::seed_from_u64(args.seed);
         let desired = vec![Vec::new(); objects.len()];
@@ -532,8 +533,7 @@ impl Chaos {
         };
         let mut row = self.count(name, since, started).await?;
         row.notes.extend(before);
-        row.notes
-            .push(format!("{fired} faults injected by {} rules", added.len()));
+        row.notes.push(format!("the {} rules fired {fired} times", added.len()));
         if let Err(e) = ready {
             row.ok = false;
             row.notes.push(format!("under the fault: {e}"));
@@ -703,19 +703,22 @@ impl Chaos {
     }
 }
 
-fn operator_spec(env: &env::Env, run: &str, operator_ns: &str, tmp: &std::path::Path) -> OperatorSpec {
+fn operator_spec(env: &env::Env, run: &str, operator_ns: &str, accounts: usize, tmp: &std::path::Path) -> OperatorSpec {
     let (key, secret) = env.identity("operator");
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_crossdeploy"));
+    let mut args = vec![
+        "--operator-namespace".into(),
+        operator_ns.into(),
+        "--target-account-selector".into(),
+        format!("crossdeploy.io/bench={run}"),
+        "--s3-force-path-style".into(),
+    ];
+    args.extend(support::operator::per_account_rate_args(&binary, accounts, &[]));
     OperatorSpec {
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_crossdeploy")),
+        binary,
         name: "operator".into(),
         kubeconfig: env.kubeconfig.clone(),
-        args: vec![
-            "--operator-namespace".into(),
-            operator_ns.into(),
-            "--target-account-selector".into(),
-            format!("crossdeploy.io/bench={run}"),
-            "--s3-force-path-style".into(),
-        ],
+        args,
         env: vec![
             ("AWS_ENDPOINT_URL".into(), env.endpoint().to_string()),
             ("AWS_ACCESS_KEY_ID".into(), key),

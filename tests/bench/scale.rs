@@ -46,7 +46,7 @@ use kube::Client;
 
 use support::audit::{self, AuditLog};
 use support::emu::{self, Emu};
-use support::operator::{Operator, OperatorSpec};
+use support::operator::{self, Operator, OperatorSpec};
 use support::procfs;
 use support::ready::Tracker;
 use support::report::{self, Axis, Plot, Series, Table};
@@ -102,6 +102,8 @@ struct Mark {
     emu_cpu: f64,
     cp_cpu: f64,
     op_cpu: f64,
+    /// The operator's own count of its Kubernetes requests, when it has one.
+    kube: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +119,8 @@ struct PhaseResult {
     peak_rss_kib: u64,
     end_rss_kib: u64,
     api: Option<BTreeMap<String, u64>>,
+    /// crossdeploy_kube_requests_total over the phase (operators that have it).
+    kube_metric: Option<f64>,
     latency_ms: Vec<f64>,
     emu_cpu: f64,
     cp_cpu: f64,
@@ -149,6 +153,9 @@ struct Bench {
     samples: Arc<Mutex<Samples>>,
     started: Instant,
     phases: Vec<(f64, f64, String)>,
+    /// The operator's Kubernetes request count when it was last stopped.
+    kube_at_stop: Option<f64>,
+    operator_flags: Vec<String>,
 }
 
 const USER_SA: &str = "crossdeploy-operator";
@@ -235,6 +242,7 @@ impl Bench {
             role_arn: &env.role("deployer"),
             instance_role_arn: &env.role("instanceRole"),
             external_id: &env.external_id(),
+            bucket: &harness::revisions_bucket(),
         }
         .create(args.accounts.max(1))
         .await?;
@@ -249,7 +257,9 @@ impl Bench {
             groups.len(),
             started.elapsed().as_secs_f64()
         );
-        let operator = Operator::start(operator_spec(&args, env, &run, &operator_ns, kubeconfig, &tmp))?;
+        let spec = operator_spec(&args, env, &run, &operator_ns, kubeconfig, &tmp);
+        let operator_flags = spec.args.clone();
+        let operator = Operator::start(spec)?;
         let tracker = Tracker::start(admin.clone(), &format!("crossdeploy.io/bench={run}"));
         let audit = (!env.reused).then(|| AuditLog::new(audit_path));
         let op_pid = Arc::new(AtomicU32::new(operator.pid().unwrap_or(0)));
@@ -270,6 +280,8 @@ impl Bench {
             samples: Arc::default(),
             started: Instant::now(),
             phases: Vec::new(),
+            kube_at_stop: None,
+            operator_flags,
         };
         bench.wait_operator_ready().await?;
         bench.sample_in_background();
@@ -338,7 +350,15 @@ impl Bench {
             emu_cpu: procfs::cpu_seconds(self.emu_pid).unwrap_or(0.0),
             cp_cpu: self.env.controlplane_pid().and_then(procfs::cpu_seconds).unwrap_or(0.0),
             op_cpu: self.operator.cpu_seconds(),
+            kube: self.kube_requests().await,
         })
+    }
+
+    async fn kube_requests(&self) -> Option<f64> {
+        let m = self.operator.metrics().await?;
+        m.0.keys()
+            .any(|k| k.starts_with("crossdeploy_kube_requests_total"))
+            .then(|| m.sum("crossdeploy_kube_requests_total", &[]))
     }
 
     fn begin_phase(&self) {
@@ -363,6 +383,11 @@ impl Bench {
         let to = end.at.duration_since(self.started).as_secs_f64();
         self.phases.push((from, to, name.to_string()));
         let wall = end.at.duration_since(start.at).as_secs_f64();
+        let kube_metric = match (start.kube, end.kube, started_here) {
+            (Some(a), Some(b), false) => Some(b - a),
+            (Some(a), Some(b), true) => Some(self.kube_at_stop.take().unwrap_or(a) - a + b),
+            _ => None,
+        };
         let cp_cpu = if cp_cpu_before_restart > 0.0 {
             cp_cpu_before_restart - start.cp_cpu + end.cp_cpu
         } else {
@@ -378,6 +403,7 @@ impl Bench {
             peak_rss_kib: peak,
             end_rss_kib: end_rss,
             api: self.audit.as_mut().filter(|a| a.available()).map(AuditLog::take),
+            kube_metric,
             latency_ms: Vec::new(),
             emu_cpu: end.emu_cpu - start.emu_cpu,
             cp_cpu,
@@ -453,6 +479,7 @@ impl Bench {
         eprintln!("phase 3: operator restart with everything settled");
         self.begin_phase();
         let start = self.mark().await?;
+        self.kube_at_stop = self.kube_requests().await;
         self.operator.restart().await?;
         self.op_pid.store(self.operator.pid().unwrap_or(0), Ordering::Relaxed);
         self.begin_phase(); // peak memory of the new process
@@ -596,8 +623,14 @@ fn operator_spec(
         "--s3-force-path-style".to_string(),
     ];
     flags.extend(args.operator_args.iter().cloned());
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_crossdeploy"));
+    flags.extend(operator::per_account_rate_args(
+        &binary,
+        args.accounts,
+        &args.operator_args,
+    ));
     OperatorSpec {
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_crossdeploy")),
+        binary,
         name: "operator".into(),
         kubeconfig,
         args: flags,
@@ -631,7 +664,7 @@ fn cell_calls(r: &PhaseResult) -> [String; 4] {
 }
 
 fn cell_api(r: &PhaseResult) -> String {
-    match &r.api {
+    let audited = match &r.api {
         None => "n/a".into(),
         Some(api) if api.is_empty() => "0".into(),
         Some(api) => {
@@ -640,6 +673,10 @@ fn cell_api(r: &PhaseResult) -> String {
             let detail: Vec<String> = verbs.iter().map(|(v, n)| format!("{v} {n}")).collect();
             format!("{total} ({})", detail.join(", "))
         }
+    };
+    match r.kube_metric {
+        Some(n) => format!("{audited}; own metric {n:.0}"),
+        None => audited,
     }
 }
 
@@ -668,7 +705,7 @@ impl Bench {
             "API requests by the operator",
             "p50 / p99 ms to CreateDeployment",
             "emulator CPU s (busy)",
-            "API server CPU s",
+            "API server CPU s (busy)",
         ]);
         for r in results {
             let [total, per, assume, ops] = cell_calls(r);
@@ -685,7 +722,7 @@ impl Bench {
                 cell_api(r),
                 cell_latency(r),
                 format!("{:.1} ({:.0} %)", r.emu_cpu, 100.0 * r.emu_cpu / r.wall.max(0.001)),
-                format!("{:.1}", r.cp_cpu),
+                format!("{:.1} ({:.0} %)", r.cp_cpu, 100.0 * r.cp_cpu / r.wall.max(0.001)),
             ]);
         }
         let header = format!(
@@ -699,7 +736,11 @@ impl Bench {
             machine(),
             env!("CARGO_PKG_VERSION"),
         );
-        let mut text = format!("{header}\n\n{}\n", table.markdown());
+        let mut text = format!(
+            "{header}\noperator flags: {}\n\n{}\n",
+            self.operator_flags.join(" "),
+            table.markdown()
+        );
         for r in results {
             for note in &r.notes {
                 text.push_str(&format!("- {}: {note}\n", r.name));

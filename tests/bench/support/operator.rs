@@ -34,6 +34,27 @@ pub struct Operator {
     past_cpu: f64,
 }
 
+/// Whether `crossdeploy run` of this binary has a flag (the bench runs
+/// against whichever operator the checkout has).
+pub fn supports_flag(binary: &std::path::Path, flag: &str) -> bool {
+    std::process::Command::new(binary)
+        .args(["run", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(flag))
+}
+
+/// The M TargetAccounts of a bench all name the emulator's one production
+/// account, so an operator that rate-limits AWS calls per account would give
+/// them one account's budget; `--aws-calls-per-second` is raised to M times
+/// its default (20) to model M real accounts, unless the caller chose one.
+pub fn per_account_rate_args(binary: &std::path::Path, accounts: usize, chosen: &[String]) -> Vec<String> {
+    const FLAG: &str = "--aws-calls-per-second";
+    if chosen.iter().any(|a| a.starts_with(FLAG)) || !supports_flag(binary, FLAG) {
+        return Vec::new();
+    }
+    vec![FLAG.to_string(), (20 * accounts.max(1)).to_string()]
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

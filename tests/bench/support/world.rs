@@ -112,6 +112,13 @@ pub async fn operator_identity(
     Ok(out.to_path_buf())
 }
 
+/// Whether the CRDs of this checkout know a field (the bench runs against
+/// whichever operator the branch has).
+fn crd_has(field: &str) -> bool {
+    std::fs::read_to_string(format!("{}/crds/crossdeploy.io.yaml", env!("CARGO_MANIFEST_DIR")))
+        .is_ok_and(|crds| crds.contains(&format!("{field}:")))
+}
+
 /// One TargetAccount, the namespace it admits and its ExternalId Secret.
 #[derive(Clone, Debug)]
 pub struct Account {
@@ -127,6 +134,8 @@ pub struct AccountSetup<'a> {
     pub role_arn: &'a str,
     pub instance_role_arn: &'a str,
     pub external_id: &'a str,
+    /// The revisions bucket the objects name.
+    pub bucket: &'a str,
 }
 
 impl AccountSetup<'_> {
@@ -155,7 +164,7 @@ impl AccountSetup<'_> {
             "stringData": {"externalId": self.external_id}});
         apply(&secrets, &secret_name, &secret).await?;
         let targets: Api<TargetAccount> = Api::all(self.client.clone());
-        let ta = json!({
+        let mut ta = json!({
             "apiVersion": "crossdeploy.io/v1alpha1", "kind": "TargetAccount",
             "metadata": {"name": account.target, "labels": {"crossdeploy.io/bench": run}},
             "spec": {
@@ -166,6 +175,10 @@ impl AccountSetup<'_> {
                 "instanceProfileRoleArn": self.instance_role_arn,
             }
         });
+        if crd_has("allowedRevisionBuckets") {
+            // Operators that know this field allow tenants no bucket without it.
+            ta["spec"]["allowedRevisionBuckets"] = json!([{"bucket": self.bucket}]);
+        }
         apply(&targets, &account.target, &ta).await?;
         Ok(account)
     }
