@@ -9,6 +9,7 @@ use aws_sdk_codedeploy::types::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::fence::Tenure;
 use super::gate::Gated;
 use super::s3::to_time;
 use super::{AwsError, Classify};
@@ -305,6 +306,8 @@ pub struct CreateRequest<'a> {
     pub override_alarm_configuration: Option<&'a AlarmConfiguration>,
     pub update_outdated_instances_only: bool,
     pub target_instances: Option<&'a TargetInstances>,
+    /// Sent only while this replica's leadership proof holds.
+    pub tenure: Tenure,
 }
 
 /// Starts a deployment and returns its id.
@@ -346,6 +349,7 @@ pub async fn create_deployment(cd: &Client, req: &CreateRequest<'_>) -> Result<S
         // second deployment. The marker search is the only retry path.
         .customize()
         .config_override(aws_sdk_codedeploy::config::Builder::default().retry_config(RetryConfig::disabled()))
+        .interceptor(req.tenure)
         .send()
         .await
         .classify("codedeploy:CreateDeployment")?;
@@ -386,12 +390,14 @@ fn target_instances(t: &TargetInstances) -> AwsTargetInstances {
 
 /// Stops a deployment; CodeDeploy rolls back when `auto_rollback` is set.
 /// A deployment that finished in the meantime is already where we want it.
-pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Result<(), AwsError> {
+pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool, tenure: Tenure) -> Result<(), AwsError> {
     cd.ready("codedeploy:StopDeployment").await;
     let result = cd
         .stop_deployment()
         .deployment_id(id)
         .auto_rollback_enabled(auto_rollback)
+        .customize()
+        .interceptor(tenure)
         .send()
         .await
         .map(|_| ())
@@ -405,12 +411,14 @@ pub async fn stop_deployment(cd: &Client, id: &str, auto_rollback: bool) -> Resu
 /// Continues a blue/green deployment waiting in Ready (READY_WAIT: reroute
 /// traffic now). One that is no longer Ready (continued or stopped in the
 /// meantime, or finished) is left to the next poll.
-pub async fn continue_deployment(cd: &Client, id: &str) -> Result<(), AwsError> {
+pub async fn continue_deployment(cd: &Client, id: &str, tenure: Tenure) -> Result<(), AwsError> {
     cd.ready("codedeploy:ContinueDeployment").await;
     let result = cd
         .continue_deployment()
         .deployment_id(id)
         .deployment_wait_type(DeploymentWaitType::ReadyWait)
+        .customize()
+        .interceptor(tenure)
         .send()
         .await
         .map(|_| ())

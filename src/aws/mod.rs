@@ -3,6 +3,7 @@
 //! strings.
 
 pub mod codedeploy;
+pub mod fence;
 pub mod gate;
 pub mod poller;
 pub mod s3;
@@ -98,6 +99,15 @@ impl AwsError {
         if let Some(assume) = find_assume_role_error(&err) {
             return assume;
         }
+        if in_chain::<fence::TenureOver>(&err) {
+            // Refused before it left: nothing reached AWS.
+            return Self {
+                operation,
+                class: ErrorClass::Retryable,
+                code: fence::TENURE_OVER.into(),
+                message: fence::TenureOver.to_string(),
+            };
+        }
         let status = err.raw_response().map(|r| r.status().as_u16());
         match &err {
             SdkError::ServiceError(ctx) => {
@@ -168,6 +178,17 @@ impl AwsError {
             message,
         }
     }
+}
+
+fn in_chain<T: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.is::<T>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 fn find_assume_role_error(err: &(dyn StdError + 'static)) -> Option<AwsError> {

@@ -11,6 +11,7 @@ use crate::access::Admission;
 use crate::access::target;
 use crate::api::{CrossAccountDeployment, DeletionPolicy};
 use crate::aws::codedeploy;
+use crate::aws::fence::TENURE_OVER;
 use crate::runtime::reconcile::Reconciled;
 use crate::runtime::{Context, Error, display_ref};
 
@@ -65,9 +66,7 @@ pub async fn cleanup(obj: &CrossAccountDeployment, ctx: &Context) -> Result<Acti
 
 /// Stops the deployment unless it already ended; Err(why) when it could not.
 async fn stop(obj: &CrossAccountDeployment, ctx: &Context, id: &str) -> Result<Result<(), String>, Error> {
-    if !ctx.may_write().await {
-        return Err(Error::NotLeader);
-    }
+    let tenure = ctx.tenure().await?;
     let namespace = obj.namespace().unwrap_or_default();
     let access = match target::for_deployment(ctx, &obj.spec, &namespace).await? {
         Admission::Admitted(access) => access,
@@ -80,10 +79,13 @@ async fn stop(obj: &CrossAccountDeployment, ctx: &Context, id: &str) -> Result<R
             return Ok(());
         }
         let rollback = obj.spec.auto_rollback.as_ref().is_some_and(|r| r.enabled);
-        codedeploy::stop_deployment(codedeploy, id, rollback).await
+        codedeploy::stop_deployment(codedeploy, id, rollback, tenure).await
     }
     .await;
     if let Err(e) = &result {
+        if e.code == TENURE_OVER {
+            return Err(Error::NotLeader);
+        }
         access.forget_if_expired(ctx, e).await;
     }
     Ok(result.map_err(|e| e.to_string()))

@@ -21,6 +21,7 @@ use crate::api::{
     parse_duration,
 };
 use crate::aws::codedeploy::{self, CreateRequest, DeploymentView};
+use crate::aws::fence::{TENURE_OVER, Tenure};
 use crate::aws::{AwsError, ErrorClass};
 use crate::runtime::reconcile::{conclude, observed, write_status};
 use crate::runtime::{Context, Error, display_ref};
@@ -204,15 +205,17 @@ async fn execute(
     attempt: u32,
 ) -> Result<Report, Error> {
     let Decision { effect, report } = decision;
-    if effect != Effect::None && !ctx.may_write().await {
-        return Err(Error::NotLeader);
-    }
+    let tenure = match effect {
+        Effect::None => Tenure::UNBOUNDED,
+        _ => ctx.tenure().await?,
+    };
     if effect == Effect::CreateDeployment {
         let step = Step {
             obj,
             ctx,
             desired,
             attempt,
+            tenure,
         };
         return step.create(previous, observation, report).await;
     }
@@ -227,18 +230,19 @@ async fn execute(
         Effect::None | Effect::CreateDeployment => Ok(()),
         // No rollback of a deployment that is being replaced: its rollback
         // would occupy the group and be stopped in turn.
-        Effect::StopDeployment { id } => codedeploy::stop_deployment(codedeploy, id, false).await,
+        Effect::StopDeployment { id } => codedeploy::stop_deployment(codedeploy, id, false, tenure).await,
         Effect::StopAtDeadline { id, auto_rollback } => {
-            let stopped = codedeploy::stop_deployment(codedeploy, id, *auto_rollback).await;
+            let stopped = codedeploy::stop_deployment(codedeploy, id, *auto_rollback, tenure).await;
             if stopped.is_ok() {
                 seen.mark_stopped_at_deadline();
             }
             stopped
         }
-        Effect::ContinueDeployment { id } => codedeploy::continue_deployment(codedeploy, id).await,
+        Effect::ContinueDeployment { id } => codedeploy::continue_deployment(codedeploy, id, tenure).await,
     };
     Ok(match result {
         Ok(()) => report,
+        Err(e) if e.code == TENURE_OVER => return Err(Error::NotLeader),
         Err(e) => failed(obj, desired, place, &e, attempt),
     })
 }
@@ -254,6 +258,7 @@ struct Step<'a> {
     ctx: &'a Context,
     desired: &'a Desired,
     attempt: u32,
+    tenure: Tenure,
 }
 
 impl Step<'_> {
@@ -301,6 +306,27 @@ impl Step<'_> {
         self.ctx.poller.get(codedeploy, place.access.clients.id, id?).await.ok()
     }
 
+    /// The report for a CreateDeployment that did not start a deployment.
+    async fn refused(
+        &self,
+        place: &Place,
+        e: AwsError,
+        intent: &mut Option<CreateIntent>,
+        blocked_by: &mut Option<String>,
+    ) -> Result<Report, Error> {
+        // Refused for sure: nothing was created. A lost answer (a timeout,
+        // a 5xx) keeps the intent.
+        if !matches!(e.class, ErrorClass::Retryable | ErrorClass::ExpiredCredentials) {
+            *intent = None;
+        }
+        if e.class == ErrorClass::DeploymentLimitExceeded {
+            *blocked_by = active_deployment_named(&e.message);
+            let blocker = self.blocker(place, blocked_by.as_deref()).await;
+            return Ok(decide_create_refused(&e.message, blocker.as_ref(), self.attempt).report);
+        }
+        Ok(failed(self.obj, self.desired, place, &e, self.attempt))
+    }
+
     /// CreateDeployment; on success the observation holds it as ours and its
     /// id is in status at once: the marker makes a crash before this point
     /// safe, and this write makes it cheap.
@@ -325,21 +351,11 @@ impl Step<'_> {
         else {
             return Err(Error::Invariant("the observation changed while creating"));
         };
-        let view = match create(self.obj, place, revision, self.desired).await {
+        let view = match create(self.obj, place, revision, self.desired, self.tenure).await {
             Ok(view) => view,
-            Err(e) => {
-                // Refused for sure: nothing was created. A lost answer (a
-                // timeout, a 5xx) keeps the intent.
-                if !matches!(e.class, ErrorClass::Retryable | ErrorClass::ExpiredCredentials) {
-                    *intent = None;
-                }
-                if e.class == ErrorClass::DeploymentLimitExceeded {
-                    *blocked_by = active_deployment_named(&e.message);
-                    let blocker = self.blocker(place, blocked_by.as_deref()).await;
-                    return Ok(decide_create_refused(&e.message, blocker.as_ref(), self.attempt).report);
-                }
-                return Ok(failed(self.obj, self.desired, place, &e, self.attempt));
-            }
+            // Not sent: the intent stays, for whichever replica leads.
+            Err(e) if e.code == TENURE_OVER => return Err(Error::NotLeader),
+            Err(e) => return self.refused(place, e, intent, blocked_by).await,
         };
         tracing::Span::current().record("deployment_id", view.id.as_str());
         self.ctx.metrics.deployment_created();
@@ -378,6 +394,7 @@ async fn create(
     place: &Place,
     revision: &ResolvedRevision,
     desired: &Desired,
+    tenure: Tenure,
 ) -> Result<DeploymentView, AwsError> {
     let spec = &obj.spec;
     let req = CreateRequest {
@@ -395,6 +412,7 @@ async fn create(
         override_alarm_configuration: spec.override_alarm_configuration.as_ref(),
         update_outdated_instances_only: spec.update_outdated_instances_only,
         target_instances: spec.target_instances.as_ref(),
+        tenure,
     };
     let id = codedeploy::create_deployment(&place.access.clients.codedeploy, &req).await?;
     debug!(deployment_id = %id, "created CodeDeploy deployment");

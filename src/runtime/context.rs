@@ -16,6 +16,7 @@ use kube::runtime::watcher;
 
 use super::feed::Feed;
 use crate::api::{EXTERNAL_ID_SECRET_LABEL, RevisionSource, SecretKeyRef, TargetAccount};
+use crate::aws::fence::Tenure;
 use crate::aws::session::SessionCache;
 
 /// Errors a reconcile returns to the runtime; everything expected is turned
@@ -197,12 +198,12 @@ impl Context {
         self.retries.lock().map_or(0, |r| r.get(uid).copied().unwrap_or(0))
     }
 
-    /// May this replica write to AWS now? Always without leader election;
-    /// with it, only while it holds a fresh Lease.
-    pub async fn may_write(&self) -> bool {
+    /// Until when this replica may write to AWS: always without leader
+    /// election; with it, only while it holds a fresh Lease, read now.
+    pub async fn tenure(&self) -> Result<Tenure, Error> {
         match self.fence.get() {
-            None => true,
-            Some(fence) => fence.holds().await,
+            None => Ok(Tenure::UNBOUNDED),
+            Some(fence) => fence.tenure().await.ok_or(Error::NotLeader),
         }
     }
 

@@ -1,12 +1,14 @@
 //! Leader election on a coordination.k8s.io Lease (kube-lease-manager), so
 //! replicas > 1 never reconcile the same object twice at once.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
 use tokio::sync::watch;
+
+use crate::aws::fence::Tenure;
 
 /// How leadership is held.
 #[derive(Clone, Debug)]
@@ -76,16 +78,28 @@ impl Fence {
         }
     }
 
-    /// Does this replica still hold a fresh Lease? Any doubt is a no.
+    /// Until when this replica may act as leader: the Lease must name it
+    /// and its last renewal must be younger than the lease duration. The
+    /// tenure ends a margin before another replica could take the Lease, for
+    /// clock skew between replicas. `None` when it does not hold; any doubt
+    /// is a no.
+    pub async fn tenure(&self) -> Option<Tenure> {
+        let lease = self.api.get_opt(&self.name).await.ok()??;
+        let spec = lease.spec?;
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return None;
+        }
+        let renewed_ms = spec.renew_time?.0.as_millisecond();
+        let now_ms = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+        let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(renewed_ms)).unwrap_or(0));
+        let margin = (self.duration / 4).max(Duration::from_millis(500));
+        let left = self.duration.checked_sub(age)?.checked_sub(margin)?;
+        Some(Tenure::until(Instant::now() + left))
+    }
+
+    /// Does this replica still hold a fresh Lease?
     pub async fn holds(&self) -> bool {
-        let Ok(Some(lease)) = self.api.get_opt(&self.name).await else {
-            return false;
-        };
-        let Some(spec) = lease.spec else { return false };
-        let renewed = spec.renew_time.map(|t| t.0.as_second());
-        let now = k8s_openapi::jiff::Timestamp::now().as_second();
-        let fresh = renewed.is_some_and(|r| now - r < i64::try_from(self.duration.as_secs()).unwrap_or(i64::MAX));
-        spec.holder_identity.as_deref() == Some(self.identity.as_str()) && fresh
+        self.tenure().await.is_some()
     }
 
     /// Resolves when the Lease is no longer held (checked a few times per
