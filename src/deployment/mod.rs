@@ -34,10 +34,12 @@ pub async fn run(ctx: Arc<Context>) {
     let promotion_sources = deployments.clone();
 
     // Finalizer and annotation (redeploy) changes count besides the spec.
+    // Streaming lists: the initial list arrives object by object, not as
+    // pages held whole, which is most of the memory peak at 10,000 objects.
     let (store, trigger) = controller::primary(
         &ctx,
         deployments,
-        watcher::Config::default().any_semantic(),
+        watcher::Config::default().streaming_lists(),
         (predicates::generation as fn(&CrossAccountDeployment) -> Option<u64>)
             .combine(predicates::finalizers as fn(&CrossAccountDeployment) -> Option<u64>)
             .combine(predicates::annotations as fn(&CrossAccountDeployment) -> Option<u64>),
@@ -124,20 +126,24 @@ fn source_key(s: &RevisionSource) -> u64 {
 fn promotion_source_changes(
     deployments: Api<CrossAccountDeployment>,
 ) -> impl futures::Stream<Item = Result<CrossAccountDeployment, watcher::Error>> + Send + 'static {
-    changed_or_deleted(deployments, watcher::Config::default(), |d: &CrossAccountDeployment| {
-        let status = d.status.as_ref();
-        let current = status.and_then(|s| s.current_deployment.as_ref());
-        hash_of(&(
-            d.metadata.generation,
-            d.spec.promotion.as_ref().map(|p| p.from.name.clone()),
-            status.and_then(|s| s.observed_generation),
-            current.map(|c| (c.id.clone(), c.status.as_ref().map(|s| s.to_string()))),
-            status.map(|s| {
-                s.conditions
-                    .iter()
-                    .map(|c| (c.type_.clone(), c.status.clone()))
-                    .collect::<Vec<_>>()
-            }),
-        ))
-    })
+    changed_or_deleted(
+        deployments,
+        watcher::Config::default().streaming_lists(),
+        |d: &CrossAccountDeployment| {
+            let status = d.status.as_ref();
+            let current = status.and_then(|s| s.current_deployment.as_ref());
+            hash_of(&(
+                d.metadata.generation,
+                d.spec.promotion.as_ref().map(|p| p.from.name.clone()),
+                status.and_then(|s| s.observed_generation),
+                current.map(|c| (c.id.clone(), c.status.as_ref().map(|s| s.to_string()))),
+                status.map(|s| {
+                    s.conditions
+                        .iter()
+                        .map(|c| (c.type_.clone(), c.status.clone()))
+                        .collect::<Vec<_>>()
+                }),
+            ))
+        },
+    )
 }

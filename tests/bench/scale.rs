@@ -1,6 +1,6 @@
 //! `make bench`: N CrossAccountDeployments over M TargetAccounts on the local
 //! environment (a real kube-apiserver + etcd and the AWS emulator), the
-//! operator built in release mode, measured through five phases:
+//! operator built in release mode, measured through six phases:
 //!
 //! 1. cold create — every object applied (concurrent server-side apply), until
 //!    all are Ready;
@@ -8,7 +8,10 @@
 //! 3. operator restart — SIGTERM and start again with everything settled;
 //! 4. spec change — `--change-percent` of the objects get a new revision,
 //!    until all are Ready again;
-//! 5. API-server restart — the control plane is killed (SIGKILL) and started
+//! 5. one at a time — `--single-changes` other objects get a new revision one
+//!    after another, each once the previous one's CreateDeployment was sent:
+//!    the latency of a change with N objects in the operator and no queue;
+//! 6. API-server restart — the control plane is killed (SIGKILL) and started
 //!    again on the same data and port.
 //!
 //! One table: seconds, AWS calls (the emulator's count) by operation and per
@@ -53,7 +56,7 @@ use support::report::{self, Axis, Plot, Series, Table};
 use support::world::{self, Account, AccountSetup, Applied, Object, V1, V2};
 
 #[derive(Parser, Debug)]
-#[command(about = "crossdeploy at scale: N objects over M accounts, five phases, one table")]
+#[command(about = "crossdeploy at scale: N objects over M accounts, six phases, one table")]
 struct Args {
     /// CrossAccountDeployments.
     #[arg(long, default_value_t = 10_000)]
@@ -74,6 +77,9 @@ struct Args {
     /// Share of the objects whose revision changes in the spec-change phase.
     #[arg(long, default_value_t = 10.0)]
     change_percent: f64,
+    /// Objects changed one at a time in the one-at-a-time phase (0 skips it).
+    #[arg(long, default_value_t = 50)]
+    single_changes: usize,
     /// Server-side applies in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -293,6 +299,9 @@ impl Bench {
         results.push(self.settled().await?);
         results.push(self.operator_restart().await?);
         results.push(self.spec_change().await?);
+        if self.args.single_changes > 0 {
+            results.push(self.one_at_a_time().await?);
+        }
         if !self.args.no_apiserver_restart {
             results.push(self.apiserver_restart().await?);
         }
@@ -542,8 +551,71 @@ impl Bench {
         Ok(result)
     }
 
+    /// Objects the spec-change phase left alone get a new revision one after
+    /// another; the next is applied once the previous one's CreateDeployment
+    /// was sent, so nothing queues and the latency is the operator's own.
+    async fn one_at_a_time(&mut self) -> anyhow::Result<PhaseResult> {
+        let every = (100.0 / self.args.change_percent.clamp(0.01, 100.0)).round().max(1.0) as usize;
+        let untouched: Vec<Object> = (0..self.objects.len())
+            .filter(|i| every == 1 || i % every != 0)
+            .map(|i| self.objects[i].clone())
+            .collect();
+        let stride = (untouched.len() / self.args.single_changes.max(1)).max(1);
+        let picked: Vec<Object> = untouched
+            .into_iter()
+            .step_by(stride)
+            .take(self.args.single_changes)
+            .collect();
+        eprintln!("phase 5: {} spec changes one at a time", picked.len());
+        self.begin_phase();
+        let start = self.mark().await?;
+        let mut patched = Vec::new();
+        for object in picked {
+            // An object changed before (every == 1) goes back to V1: also new.
+            let version = if every == 1 { V1 } else { V2 };
+            let manifest = object.manifest(&self.run, &self.app, &self.bucket, version, None);
+            let seq = self.mark().await?.emu_seq;
+            let applied = world::apply_all(&self.admin, vec![(object, manifest)], 1).await?;
+            self.wait_created(seq, &applied[0].object.group).await?;
+            patched.extend(applied);
+        }
+        let changes_seconds = start.at.elapsed().as_secs_f64();
+        let generations: Vec<(String, i64)> = patched.iter().map(|a| (a.object.id(), a.generation)).collect();
+        self.tracker.wait_seen(&generations, Duration::from_secs(60)).await;
+        let all_ready = changes_seconds + self.wait_all_ready("one at a time").await?;
+        let mut result = self.finish("one at a time", &start, 0.0).await?;
+        result.seconds = all_ready;
+        result.per = patched.len();
+        result.latency_ms = self.create_latencies(start.emu_seq, &patched).await?;
+        result.notes.push(format!(
+            "{} objects changed one after another in {changes_seconds:.1} s",
+            patched.len()
+        ));
+        Ok(result)
+    }
+
+    /// Waits until the emulator served a successful CreateDeployment for
+    /// `group` after `since`.
+    async fn wait_created(&self, since: u64, group: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let calls = self
+                .emu
+                .calls(&format!("operation=CreateDeployment&outcome=ok&since={since}"))
+                .await?;
+            if calls
+                .iter()
+                .any(|c| c["params"]["deploymentGroupName"].as_str() == Some(group))
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("no CreateDeployment for group {group} within 60 s")
+    }
+
     async fn apiserver_restart(&mut self) -> anyhow::Result<PhaseResult> {
-        eprintln!("phase 5: API server killed and restarted");
+        eprintln!("phase 6: API server killed and restarted");
         self.begin_phase();
         let start = self.mark().await?;
         let env = self.env;
