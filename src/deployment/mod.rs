@@ -15,9 +15,9 @@ mod record;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
 use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, Predicate, predicates, watcher};
-use kube::{Api, ResourceExt};
 
 use crate::api::{CrossAccountDeployment, RevisionSource, TargetAccount};
 use crate::runtime::triggers::{changed_or_deleted, hash_of};
@@ -54,7 +54,7 @@ pub async fn run(ctx: Arc<Context>) {
                 .targets
                 .changes(|ta: &TargetAccount| hash_of(&ta.metadata.generation)),
             controller::dependents(store.clone(), |d: &CrossAccountDeployment, ta: &TargetAccount| {
-                d.spec.target_account_ref.name == ta.name_any()
+                Some(&d.spec.target_account_ref.name) == ta.metadata.name.as_ref()
             }),
         )
         // Relabelling a namespace can grant or revoke access; nothing else
@@ -64,7 +64,7 @@ pub async fn run(ctx: Arc<Context>) {
                 .namespaces
                 .changes(|ns: &Namespace| hash_of(&ns.metadata.labels)),
             controller::dependents(store.clone(), |d: &CrossAccountDeployment, ns: &Namespace| {
-                d.namespace().as_deref() == Some(ns.name_any().as_str())
+                d.metadata.namespace.is_some() && d.metadata.namespace == ns.metadata.name
             }),
         )
         // A source's new revision or readiness re-evaluates the deployments
@@ -72,12 +72,12 @@ pub async fn run(ctx: Arc<Context>) {
         .watches_stream(
             ctx.feeds.sources.changes(source_key),
             controller::dependents(store.clone(), |d: &CrossAccountDeployment, rs: &RevisionSource| {
-                d.namespace() == rs.namespace()
-                    && d.spec
-                        .revision
-                        .as_ref()
-                        .and_then(|r| r.source_ref.as_ref())
-                        .is_some_and(|r| r.name == rs.name_any())
+                d.spec
+                    .revision
+                    .as_ref()
+                    .and_then(|r| r.source_ref.as_ref())
+                    .is_some_and(|r| Some(&r.name) == rs.metadata.name.as_ref())
+                    && d.metadata.namespace == rs.metadata.namespace
             }),
         );
     let deployments = watch_promotion_sources(deployments, store, promotion_sources);
@@ -93,12 +93,15 @@ fn watch_promotion_sources(
 ) -> Controller<CrossAccountDeployment> {
     controller.watches_stream(
         promotion_source_changes(deployments),
+        // Every status change of every deployment is matched against the
+        // whole store here: the promotion test comes first and nothing is
+        // cloned, so 10,000 objects without promotion cost a pointer check each.
         controller::dependents(store, |d: &CrossAccountDeployment, from: &CrossAccountDeployment| {
-            d.namespace() == from.namespace()
-                && d.spec
-                    .promotion
-                    .as_ref()
-                    .is_some_and(|p| p.from.name == from.name_any())
+            d.spec
+                .promotion
+                .as_ref()
+                .is_some_and(|p| Some(&p.from.name) == from.metadata.name.as_ref())
+                && d.metadata.namespace == from.metadata.namespace
         }),
     )
 }

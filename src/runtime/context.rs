@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Api, Client, Resource};
 use std::sync::Mutex;
 
@@ -120,7 +120,7 @@ pub struct Context {
     pub client: Client,
     pub sessions: SessionCache,
     pub settings: Settings,
-    pub recorder: Recorder,
+    pub events: super::events::Events,
     pub metrics: Arc<Metrics>,
     /// What /readyz reports before asking the API server: caches synced, or
     /// standing by for leadership.
@@ -151,7 +151,7 @@ impl Context {
             fence: std::sync::OnceLock::new(),
             revisions: Default::default(),
             poller: Default::default(),
-            recorder: Recorder::new(client.clone(), reporter),
+            events: super::events::Events::start(client.clone(), reporter),
             client,
             sessions,
             settings,
@@ -209,7 +209,7 @@ impl Context {
 
     /// Publish an Event about `obj`; a failure is logged, never fatal.
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, ev: &kube::runtime::events::Event) {
-        if let Err(e) = self.recorder.publish(ev, &obj.object_ref(&())).await {
+        if let Err(e) = self.events.publish(ev, &obj.object_ref(&())).await {
             tracing::warn!(error = %e, reason = %ev.reason, "could not publish Event");
         }
     }

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
+use kube::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, Predicate, WatchStreamExt, watcher};
-use kube::{Api, ResourceExt};
 
 use super::reconcile::{Reconciled, error_policy, forget_object, measured};
 use super::{Context, Error};
@@ -31,10 +31,9 @@ where
 {
     let (store, writer) = reflector::store();
     let ctx = ctx.clone();
-    // managedFields are never read here and are most of a small object.
     let trigger = watcher(api, config)
         .default_backoff()
-        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .modify(super::trim_for_cache::<K>)
         .map_ok(move |event| {
             if let watcher::Event::Delete(gone) = &event {
                 forget_object(&ctx, gone);

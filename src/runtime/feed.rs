@@ -43,7 +43,7 @@ where
         let sender = changes.clone();
         let events = watcher(api, config)
             .default_backoff()
-            .modify(|o: &mut K| o.managed_fields_mut().clear());
+            .modify(super::trim_for_cache::<K>);
         tokio::spawn(async move {
             let mut events = std::pin::pin!(events);
             while let Some(event) = events.next().await {

@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use futures::{Stream, StreamExt, future};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 /// Namespace, name and uid: a re-created object is a new one.
@@ -33,7 +33,7 @@ where
     };
     watch(api, config)
         .default_backoff()
-        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .modify(super::trim_for_cache::<K>)
         .filter_map(move |event| {
             let out = match event {
                 Ok(Event::Apply(o) | Event::InitApply(o)) => {

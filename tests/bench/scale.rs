@@ -166,6 +166,10 @@ struct Bench {
 
 const USER_SA: &str = "crossdeploy-operator";
 
+// Counts live heap bytes: what one cached object weighs (settled phase).
+#[global_allocator]
+static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &support::heap::COUNTING;
+
 fn main() -> anyhow::Result<()> {
     if !support::invoked_by_cargo_bench() {
         return Ok(());
@@ -452,6 +456,8 @@ impl Bench {
 
     async fn cold_create(&mut self) -> anyhow::Result<PhaseResult> {
         eprintln!("phase 1: cold create of {} objects", self.objects.len());
+        // The operator is ready and has no CrossAccountDeployment yet.
+        let empty_rss = procfs::memory_kib(self.op_pid.load(Ordering::Relaxed)).map(|(rss, _)| rss / 1024);
         self.begin_phase();
         let start = self.mark().await?;
         let items = self
@@ -467,6 +473,12 @@ impl Bench {
         let mut result = self.finish("cold create", &start, 0.0).await?;
         result.seconds = all_ready;
         result.latency_ms = self.create_latencies(start.emu_seq, &applied).await?;
+        if let Some(mib) = empty_rss {
+            result.notes.push(format!(
+                "operator RSS before the first object: {mib} MiB ({} TargetAccounts, their Secrets and sessions not yet assumed)",
+                self.args.accounts
+            ));
+        }
         result.notes.push(format!(
             "applied {} objects in {apply_seconds:.1} s ({:.0}/s, {} in flight)",
             applied.len(),
@@ -481,7 +493,28 @@ impl Bench {
         self.begin_phase();
         let start = self.mark().await?;
         tokio::time::sleep(Duration::from_secs(self.args.settle_seconds)).await;
-        self.finish("settled", &start, 0.0).await
+        let mut result = self.finish("settled", &start, 0.0).await?;
+        result.notes.push(self.store_floor().await?);
+        Ok(result)
+    }
+
+    /// What the operator's store of every object weighs at least: one settled
+    /// object read back, deserialized and trimmed as the operator caches it.
+    async fn store_floor(&self) -> anyhow::Result<String> {
+        let sample = &self.objects[0];
+        let api: kube::Api<crossdeploy::api::CrossAccountDeployment> =
+            kube::Api::namespaced(self.admin.clone(), &sample.namespace);
+        let mut obj = api.get(&sample.name).await?;
+        crossdeploy::runtime::trim_for_cache(&mut obj);
+        let json = serde_json::to_string(&obj)?;
+        let bytes = support::heap::cached_object_bytes(&json, 1000)?;
+        let n = self.objects.len();
+        Ok(format!(
+            "the store: one settled object as the operator caches it is {} bytes of JSON and {bytes} bytes of heap; \
+             {n} of them are {:.0} MiB before the allocator's size classes",
+            json.len(),
+            (bytes * n) as f64 / 1048576.0
+        ))
     }
 
     async fn operator_restart(&mut self) -> anyhow::Result<PhaseResult> {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod emu;
+pub mod heap;
 pub mod ledger;
 pub mod metrics;
 pub mod operator;
