@@ -23,7 +23,7 @@ use crate::api::{
 use crate::aws::codedeploy::{self, CreateRequest, DeploymentView};
 use crate::aws::fence::{TENURE_OVER, Tenure};
 use crate::aws::{AwsError, ErrorClass};
-use crate::runtime::reconcile::{conclude, observed, write_status};
+use crate::runtime::reconcile::{conclude, observed, write_status, write_status_if_current};
 use crate::runtime::{Context, Error, display_ref};
 use crate::status::diagnosis::diagnose;
 use crate::status::{self, Report};
@@ -282,7 +282,10 @@ impl Step<'_> {
             time: status::now(),
         });
         let with_intent = build_status(previous, observation, Some(self.desired), report);
-        write_status(self.ctx, self.obj, &observed(self.obj, previous, with_intent, report)).await
+        // Only on top of the status this decision was made from: a copy
+        // without the intent of a CreateDeployment already sent must not
+        // send another.
+        write_status_if_current(self.ctx, self.obj, &observed(self.obj, previous, with_intent, report)).await
     }
 
     fn created_message(&self, id: &str) -> String {

@@ -32,6 +32,10 @@ pub enum Error {
     /// This replica no longer holds the leader Lease; it must not act.
     #[error("not the leader (the Lease is held by another replica or was not renewed)")]
     NotLeader,
+    /// The cached copy is older than the object in the API server (a write
+    /// with its resourceVersion as precondition was refused); retried.
+    #[error("the cached object is older than the API server's; retrying from a fresher copy")]
+    Stale,
     #[error("object has no {0}")]
     MissingField(&'static str),
     /// Something the code relies on did not hold: a bug, not bad input.

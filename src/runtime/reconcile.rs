@@ -139,11 +139,43 @@ fn log_transition(kind: &str, object: &str, ev: &Event) {
 /// Server-side-apply `status` as crossdeploy's field manager; fields this
 /// manager set before and left out now are removed.
 pub async fn write_status<K: Reconciled>(ctx: &Context, obj: &K, status: &K::Status) -> Result<(), Error> {
-    let patch = serde_json::json!({
+    apply_status(ctx, obj, status, None).await
+}
+
+/// [`write_status`], only if the object is still the version this reconcile
+/// read. The watch cache can be behind the operator's own last write — after
+/// an API-server restart the watch delivers it only once it is back — and an
+/// AWS call decided from such a copy must not go ahead: `make chaos` caught a
+/// second CreateDeployment for one revision that way, the first one's intent
+/// being newer than the copy. The API server refuses the write (409
+/// Conflict) and the reconcile runs again from a fresher copy.
+pub async fn write_status_if_current<K: Reconciled>(ctx: &Context, obj: &K, status: &K::Status) -> Result<(), Error> {
+    let version = obj
+        .meta()
+        .resource_version
+        .as_deref()
+        .ok_or(Error::MissingField("metadata.resourceVersion"))?;
+    match apply_status(ctx, obj, status, Some(version)).await {
+        Err(Error::Kube(kube::Error::Api(status))) if status.is_conflict() => Err(Error::Stale),
+        other => other,
+    }
+}
+
+async fn apply_status<K: Reconciled>(
+    ctx: &Context,
+    obj: &K,
+    status: &K::Status,
+    if_version: Option<&str>,
+) -> Result<(), Error> {
+    let mut patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
+    // Server-side apply takes a resourceVersion in the body as a precondition.
+    if let Some(version) = if_version {
+        patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+    }
     K::api_for(ctx.client.clone(), obj)
         .patch_status(
             &obj.name_any(),
@@ -172,8 +204,25 @@ pub fn error_policy<K: Reconciled>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) 
     let wait = ceiling
         .mul_f64(rand::rng().random_range(0.0..=1.0))
         .max(Duration::from_millis(100));
-    tracing::warn!(object = %display_ref(&*obj), error = %err, retry_in_ms = wait.as_millis() as u64, "reconcile failed; retrying");
+    if is_stale(err) {
+        // Expected while a watch catches up; nothing failed.
+        tracing::info!(object = %display_ref(&*obj), retry_in_ms = wait.as_millis() as u64, "cached copy behind the API server; retrying");
+    } else {
+        tracing::warn!(object = %display_ref(&*obj), error = %err, retry_in_ms = wait.as_millis() as u64, "reconcile failed; retrying");
+    }
     Action::requeue(wait)
+}
+
+fn is_stale(err: &Error) -> bool {
+    match err {
+        Error::Stale => true,
+        Error::Finalizer(e) => matches!(
+            &**e,
+            kube::runtime::finalizer::Error::ApplyFailed(Error::Stale)
+                | kube::runtime::finalizer::Error::CleanupFailed(Error::Stale)
+        ),
+        _ => false,
+    }
 }
 
 fn api_errors_key<K: Reconciled>(obj: &K) -> String {

@@ -175,3 +175,36 @@ async fn codedeploy_lifecycle_and_one_active_deployment_per_group() {
     assert!(message.unwrap_or_default().contains(&held), "the active id is named");
     ctx.complete(&held, "Succeeded").await;
 }
+
+/// The create intent is written with the resourceVersion the decision was made
+/// from (`runtime::reconcile::write_status_if_current`), so that a cache behind
+/// the operator's own last write cannot send a second CreateDeployment. That
+/// rests on the API server refusing a server-side apply of status whose
+/// resourceVersion is not current: checked here on the real one.
+#[tokio::test]
+async fn status_apply_from_an_old_copy_is_refused() {
+    let ctx = TestCtx::new("smoke-stale").await;
+    let api = ctx.deployments();
+    ctx.apply_deployment("stale", ctx.spec(V1)).await;
+    let copy = api.get("stale").await.expect("object");
+    let version = copy.metadata.resource_version.clone().expect("resourceVersion");
+    let intent = |digest: &str| {
+        json!({
+            "apiVersion": "crossdeploy.io/v1alpha1", "kind": "CrossAccountDeployment",
+            "metadata": {"resourceVersion": version},
+            "status": {"observedGeneration": 1, "createIntent": {"digest": digest, "time": "2026-01-01T00:00:00Z"}},
+        })
+    };
+    let params = PatchParams::apply("crossdeploy").force();
+    api.patch_status("stale", &params, &Patch::Apply(&intent("first")))
+        .await
+        .expect("written on top of the current version");
+    let err = api
+        .patch_status("stale", &params, &Patch::Apply(&intent("second")))
+        .await
+        .expect_err("the same copy is now old");
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 409), "{err}");
+    let now = api.get("stale").await.expect("object");
+    let kept = now.status.and_then(|s| s.create_intent).map(|i| i.digest);
+    assert_eq!(kept.as_deref(), Some("first"), "the first intent is kept");
+}
