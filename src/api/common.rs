@@ -85,6 +85,10 @@ macro_rules! has_conditions {
                 &self.conditions
             }
 
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+
             fn set_observed(
                 &mut self,
                 generation: Option<i64>,
@@ -101,6 +105,9 @@ pub(crate) use has_conditions;
 /// Helpers every status with kstatus conditions shares.
 pub trait HasConditions {
     fn conditions(&self) -> &[Condition];
+
+    /// The generation of the spec the operator last reported on.
+    fn observed_generation(&self) -> Option<i64>;
 
     /// Record the conditions decided for the spec of `generation`.
     fn set_observed(&mut self, generation: Option<i64>, conditions: Vec<Condition>);

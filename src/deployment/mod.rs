@@ -46,6 +46,8 @@ pub async fn run(ctx: Arc<Context>) {
     );
     controller::mark_ready_when_synced(store.clone(), ctx.ready.clone());
     let deployments = Controller::for_stream(trigger, store.clone())
+        // A spec change whose trigger was lost is found within 30 s.
+        .reconcile_on(controller::unobserved(store.clone()))
         // A TargetAccount edit (selector, allow-lists, role) re-evaluates the
         // deployments that reference it, without a restart. Keyed on
         // generation: its status writes must not wake every deployment.

@@ -34,6 +34,8 @@ pub async fn run(ctx: Arc<Context>) {
         predicates::generation as fn(&RevisionSource) -> Option<u64>,
     );
     let sources = Controller::for_stream(trigger, store.clone())
+        // A spec change whose trigger was lost is found within 30 s.
+        .reconcile_on(controller::unobserved(store.clone()))
         // Only spec edits and deletions of a TargetAccount matter here, not
         // its periodic status writes.
         .watches_stream(

@@ -46,6 +46,35 @@ where
     (store, trigger)
 }
 
+/// How often the store is searched for objects whose spec was never reconciled.
+pub const UNOBSERVED_SCAN: Duration = Duration::from_secs(30);
+
+/// Objects in `store` whose spec generation has no status report yet, every
+/// [`UNOBSERVED_SCAN`]: a safety net for a lost trigger. `make chaos` saw a
+/// spec change made just before the API server was killed never reach a
+/// reconcile (the watch resumed past it, or kube's predicate had already
+/// recorded it). Settled objects are never picked, so this costs no AWS call.
+pub fn unobserved<K: Reconciled>(store: Store<K>) -> impl Stream<Item = ObjectRef<K>> + Send + 'static {
+    futures::stream::unfold(store, |store| async move {
+        tokio::time::sleep(UNOBSERVED_SCAN).await;
+        let behind: Vec<ObjectRef<K>> = store
+            .state()
+            .into_iter()
+            .filter(|o| spec_unobserved(o.as_ref()))
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect();
+        Some((futures::stream::iter(behind), store))
+    })
+    .flatten()
+}
+
+/// The spec's generation is not the one the status last reported on.
+fn spec_unobserved<K: Reconciled>(obj: &K) -> bool {
+    use crate::api::HasConditions;
+    let observed = obj.status().and_then(|s| s.observed_generation());
+    obj.meta().generation.is_some() && observed != obj.meta().generation
+}
+
 /// Maps a changed dependency (a TargetAccount, Namespace, RevisionSource) to
 /// the objects in `store` that `depends_on` it.
 pub fn dependents<K, D>(
@@ -107,4 +136,47 @@ pub fn mark_ready_when_synced<K: Reconciled>(store: Store<K>, ready: Arc<AtomicB
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::TargetAccount;
+
+    fn target(generation: i64, observed: Option<i64>) -> TargetAccount {
+        let mut t: TargetAccount = serde_json::from_value(serde_json::json!({
+            "apiVersion": "crossdeploy.io/v1alpha1",
+            "kind": "TargetAccount",
+            "metadata": {"name": "prod", "generation": generation},
+            "spec": {
+                "roleArn": "arn:aws:iam::222222222222:role/Deployer",
+                "region": "us-east-1",
+                "namespaceSelector": {},
+            },
+        }))
+        .unwrap();
+        if let Some(g) = observed {
+            t.status = Some(Default::default());
+            if let Some(s) = t.status.as_mut() {
+                s.observed_generation = Some(g);
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn only_specs_without_a_report_are_picked_up_again() {
+        assert!(spec_unobserved(&target(1, None)), "never reconciled");
+        assert!(spec_unobserved(&target(2, Some(1))), "a spec change not reported on");
+        assert!(!spec_unobserved(&target(2, Some(2))), "settled: no AWS call");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_scan_yields_the_unobserved_objects_every_interval() {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(target(3, Some(2))));
+        let mut behind = Box::pin(unobserved(store));
+        let first = behind.next().await.map(|r| r.name);
+        assert_eq!(first.as_deref(), Some("prod"));
+    }
 }

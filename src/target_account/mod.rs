@@ -32,18 +32,21 @@ pub async fn run(ctx: Arc<Context>) {
     );
     // A rotated, removed or unmarked ExternalId Secret is verified again at once.
     let operator_namespace = ctx.settings.operator_namespace.clone();
-    let targets = Controller::for_stream(trigger, store.clone()).watches_stream(
-        ctx.feeds
-            .secrets
-            .changes(|s: &Secret| hash_of(&s.metadata.resource_version)),
-        controller::dependents(store, move |ta: &TargetAccount, s: &Secret| {
-            s.namespace().as_deref() == Some(operator_namespace.as_str())
-                && ta
-                    .spec
-                    .external_id_secret_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == s.name_any())
-        }),
-    );
+    let targets = Controller::for_stream(trigger, store.clone())
+        // A spec change whose trigger was lost is found within 30 s.
+        .reconcile_on(controller::unobserved(store.clone()))
+        .watches_stream(
+            ctx.feeds
+                .secrets
+                .changes(|s: &Secret| hash_of(&s.metadata.resource_version)),
+            controller::dependents(store, move |ta: &TargetAccount, s: &Secret| {
+                s.namespace().as_deref() == Some(operator_namespace.as_str())
+                    && ta
+                        .spec
+                        .external_id_secret_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == s.name_any())
+            }),
+        );
     controller::drive(targets, reconcile::reconcile, ctx).await;
 }

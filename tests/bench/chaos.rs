@@ -725,7 +725,11 @@ fn operator_spec(env: &env::Env, run: &str, operator_ns: &str, accounts: usize, 
             ("AWS_SECRET_ACCESS_KEY".into(), secret),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-            ("RUST_LOG".into(), "info".into()),
+            // CROSSDEPLOY_CHAOS_RUST_LOG to see more of a failing scenario.
+            (
+                "RUST_LOG".into(),
+                std::env::var("CROSSDEPLOY_CHAOS_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            ),
         ],
         log_dir: tmp.to_path_buf(),
     }
