@@ -115,14 +115,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn obj(status: Value) -> Obj {
-        Obj::from_raw(json!({
-            "apiVersion": "crossdeploy.io/v1alpha1", "kind": "CrossAccountDeployment",
-            "metadata": {"name": "web", "namespace": "ns", "generation": 1},
-            "spec": {"targetAccountRef": {"name": "prod"}, "applicationName": "a", "deploymentGroupName": "g",
-                     "revision": {"s3": {"bucket": "b", "key": "k.zip"}}},
-            "status": status,
-        }))
-        .unwrap()
+        super::super::view::sample(status, 1)
     }
 
     #[test]

@@ -170,20 +170,26 @@ pub fn describe_instance(v: &Value) -> String {
     parts.join("  ")
 }
 
+/// A CrossAccountDeployment `web` in `ns` with `status`, for the plugin's tests.
+#[cfg(test)]
+pub(super) fn sample(status: Value, generation: i64) -> Obj {
+    Obj::from_raw(serde_json::json!({
+        "apiVersion": "crossdeploy.io/v1alpha1", "kind": "CrossAccountDeployment",
+        "metadata": {"name": "web", "namespace": "ns", "generation": generation},
+        "spec": {"targetAccountRef": {"name": "prod"}, "applicationName": "a", "deploymentGroupName": "g",
+                 "revision": {"s3": {"bucket": "b", "key": "k.zip"}}},
+        "status": status,
+    }))
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn obj(status: Value, generation: i64) -> Obj {
-        Obj::from_raw(json!({
-            "apiVersion": "crossdeploy.io/v1alpha1", "kind": "CrossAccountDeployment",
-            "metadata": {"name": "web", "namespace": "ns", "generation": generation},
-            "spec": {"targetAccountRef": {"name": "prod"}, "applicationName": "a", "deploymentGroupName": "g",
-                     "revision": {"s3": {"bucket": "b", "key": "k.zip"}}},
-            "status": status,
-        }))
-        .unwrap()
+        sample(status, generation)
     }
 
     fn cond(type_: &str, status: &str, reason: &str) -> Value {
