@@ -249,10 +249,7 @@ impl Bench {
             client: &admin,
             run: &run,
             operator_namespace: &operator_ns,
-            role_arn: &env.role("deployer"),
-            instance_role_arn: &env.role("instanceRole"),
-            external_id: &env.external_id(),
-            bucket: &harness::revisions_bucket(),
+            env,
         }
         .create(args.accounts.max(1))
         .await?;

@@ -131,11 +131,9 @@ pub struct AccountSetup<'a> {
     /// Names start with it; TargetAccounts carry `crossdeploy.io/bench=<run>`.
     pub run: &'a str,
     pub operator_namespace: &'a str,
-    pub role_arn: &'a str,
-    pub instance_role_arn: &'a str,
-    pub external_id: &'a str,
-    /// The revisions bucket the objects name.
-    pub bucket: &'a str,
+    /// Where the deployer role, the instance-profile role, the ExternalId
+    /// and the revisions bucket come from.
+    pub env: &'a crate::env::Env,
 }
 
 impl AccountSetup<'_> {
@@ -161,23 +159,23 @@ impl AccountSetup<'_> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), self.operator_namespace);
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {
             "name": secret_name, "labels": {"crossdeploy.io/external-id": "true"}},
-            "stringData": {"externalId": self.external_id}});
+            "stringData": {"externalId": self.env.external_id()}});
         apply(&secrets, &secret_name, &secret).await?;
         let targets: Api<TargetAccount> = Api::all(self.client.clone());
         let mut ta = json!({
             "apiVersion": "crossdeploy.io/v1alpha1", "kind": "TargetAccount",
             "metadata": {"name": account.target, "labels": {"crossdeploy.io/bench": run}},
             "spec": {
-                "roleArn": self.role_arn,
+                "roleArn": self.env.role("deployer"),
                 "externalIdSecretRef": {"name": secret_name},
                 "region": "us-east-1",
                 "namespaceSelector": {"matchLabels": {"crossdeploy.io/bench-account": account.target}},
-                "instanceProfileRoleArn": self.instance_role_arn,
+                "instanceProfileRoleArn": self.env.role("instanceRole"),
             }
         });
         if crd_has("allowedRevisionBuckets") {
             // Operators that know this field allow tenants no bucket without it.
-            ta["spec"]["allowedRevisionBuckets"] = json!([{"bucket": self.bucket}]);
+            ta["spec"]["allowedRevisionBuckets"] = json!([{"bucket": crate::harness::revisions_bucket()}]);
         }
         apply(&targets, &account.target, &ta).await?;
         Ok(account)
