@@ -9,7 +9,7 @@
 //! [`FOLD_WINDOW`], from a timer, so idle time releases it too. A repeat
 //! within the window still folds; one after it starts a new Event.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -36,10 +36,7 @@ impl Events {
     pub async fn publish(&self, event: &Event, regarding: &ObjectReference) -> Result<(), kube::Error> {
         // Cloned out of the lock: a publish in flight keeps the Recorder it
         // started with while the timer swaps in a new one.
-        let recorder = match self.current.lock() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        let recorder = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();
         recorder.publish(event, regarding).await
     }
 }
@@ -51,10 +48,7 @@ async fn renew(current: Weak<Mutex<Recorder>>, client: Client, reporter: Reporte
         every.tick().await;
         let Some(current) = current.upgrade() else { return };
         let fresh = Recorder::new(client.clone(), reporter.clone());
-        match current.lock() {
-            Ok(mut r) => *r = fresh,
-            Err(poisoned) => *poisoned.into_inner() = fresh,
-        }
+        *current.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
 }
 
