@@ -2,6 +2,7 @@
 //! predicate, mapping a changed dependency to the objects that use it, and
 //! running the controller until shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,21 +50,31 @@ where
 /// How often the store is searched for objects whose spec was never reconciled.
 pub const UNOBSERVED_SCAN: Duration = Duration::from_secs(30);
 
-/// Objects in `store` whose spec generation has no status report yet, every
-/// [`UNOBSERVED_SCAN`]: a safety net for a lost trigger. `make chaos` saw a
-/// spec change made just before the API server was killed never reach a
-/// reconcile (the watch resumed past it, or kube's predicate had already
-/// recorded it). Settled objects are never picked, so this costs no AWS call.
+/// Objects in `store` whose spec generation has had no status report for a
+/// whole [`UNOBSERVED_SCAN`]: a safety net for a lost trigger. `make chaos`
+/// saw a spec change made just before the API server was killed never reach
+/// a reconcile (the watch resumed past it, or kube's predicate had already
+/// recorded it). Only an object untouched since the previous scan (same
+/// resourceVersion) is picked: one being reconciled changes with every
+/// status write, and an extra reconcile of it would only read a copy older
+/// than its own last write. Settled objects are never picked, so this costs
+/// no AWS call.
 pub fn unobserved<K: Reconciled>(store: Store<K>) -> impl Stream<Item = ObjectRef<K>> + Send + 'static {
-    futures::stream::unfold(store, |store| async move {
+    let previous: HashMap<ObjectRef<K>, Option<String>> = HashMap::new();
+    futures::stream::unfold((store, previous), |(store, previous)| async move {
         tokio::time::sleep(UNOBSERVED_SCAN).await;
-        let behind: Vec<ObjectRef<K>> = store
+        let now: HashMap<ObjectRef<K>, Option<String>> = store
             .state()
             .into_iter()
             .filter(|o| spec_unobserved(o.as_ref()))
-            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .map(|o| (ObjectRef::from_obj(o.as_ref()), o.meta().resource_version.clone()))
             .collect();
-        Some((futures::stream::iter(behind), store))
+        let stuck: Vec<ObjectRef<K>> = now
+            .iter()
+            .filter(|(r, version)| previous.get(*r) == Some(*version))
+            .map(|(r, _)| r.clone())
+            .collect();
+        Some((futures::stream::iter(stuck), (store, now)))
     })
     .flatten()
 }
@@ -172,11 +183,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_scan_yields_the_unobserved_objects_every_interval() {
+    async fn the_scan_yields_objects_left_unobserved_and_untouched_for_a_whole_interval() {
         let (store, mut writer) = reflector::store();
-        writer.apply_watcher_event(&watcher::Event::Apply(target(3, Some(2))));
+        let mut stuck = target(3, Some(2));
+        stuck.metadata.resource_version = Some("7".into());
+        writer.apply_watcher_event(&watcher::Event::Apply(stuck));
+        let started = tokio::time::Instant::now();
         let mut behind = Box::pin(unobserved(store));
         let first = behind.next().await.map(|r| r.name);
         assert_eq!(first.as_deref(), Some("prod"));
+        // Seen unobserved at the first scan, picked at the second.
+        assert_eq!(started.elapsed(), 2 * UNOBSERVED_SCAN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_object_that_changes_between_scans_is_left_to_its_reconcile() {
+        let (store, mut writer) = reflector::store();
+        let version = |v: &str| {
+            let mut working = target(3, Some(2));
+            working.metadata.resource_version = Some(v.into());
+            watcher::Event::Apply(working)
+        };
+        let started = tokio::time::Instant::now();
+        let (picked, mut picks) = tokio::sync::mpsc::unbounded_channel();
+        let mut behind = Box::pin(unobserved(store));
+        tokio::spawn(async move {
+            while let Some(r) = behind.next().await {
+                let _ = picked.send((started.elapsed(), r.name));
+            }
+        });
+        // Scans at 30, 60, 90, 120 s; status writes at 0, 45 and 75 s.
+        writer.apply_watcher_event(&version("1"));
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        writer.apply_watcher_event(&version("2"));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        writer.apply_watcher_event(&version("3"));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(picks.try_recv().is_err(), "picked while its status kept changing");
+        // Untouched from the scan at 90 s to the one at 120 s: picked then.
+        let (at, name) = picks.recv().await.unwrap();
+        assert_eq!((at, name.as_str()), (4 * UNOBSERVED_SCAN, "prod"));
     }
 }

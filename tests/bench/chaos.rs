@@ -37,8 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::{Api, Client};
+use kube::Client;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -543,13 +542,7 @@ impl Chaos {
     }
 
     async fn lease_holder(&self) -> Option<String> {
-        let leases: Api<Lease> = Api::namespaced(self.admin.clone(), &self.operator_ns);
-        leases
-            .get_opt("crossdeploy")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|l| l.spec.and_then(|s| s.holder_identity))
+        harness::lease_holder(&self.admin, &self.operator_ns).await
     }
 
     async fn wait_holder(&self, want: impl Fn(&str) -> bool, timeout: Duration) -> Option<(String, f64)> {

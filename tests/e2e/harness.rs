@@ -67,6 +67,17 @@ pub async fn ensure_crds(client: &Client) {
 }
 
 /// Polls `check` until it returns true or WAIT passes.
+/// Who holds the operator's leader Lease (`crossdeploy`) in `namespace`.
+pub async fn lease_holder(client: &Client, namespace: &str) -> Option<String> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), namespace);
+    leases
+        .get_opt("crossdeploy")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec.and_then(|s| s.holder_identity))
+}
+
 pub async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,

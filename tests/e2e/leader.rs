@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
-
 use crate::harness::*;
 
 const LEASE_SECONDS: &str = "6";
@@ -15,15 +12,8 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     let mut ctx = TestCtx::new("leader").await;
     let args = ["--leader-elect", "--leader-lease-seconds", LEASE_SECONDS];
     let mut first = ctx.spawn_operator(&args);
-    let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.sys_ns);
-    let holder = || async {
-        leases
-            .get_opt("crossdeploy")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|l| l.spec.and_then(|s| s.holder_identity))
-    };
+    let (client, sys_ns) = (ctx.client.clone(), ctx.sys_ns.clone());
+    let holder = || lease_holder(&client, &sys_ns);
     wait_until("the first replica holds the lease", || async {
         holder().await.is_some()
     })
